@@ -1,0 +1,1 @@
+"""The benchmark suite: suites as data, one runner, one report writer, performance measurements."""

@@ -1,0 +1,37 @@
+"""vpt-gym: VPT and GenRL through gymnasium and stable-baselines3."""
+from setuptools import find_packages, setup
+
+EXTRAS = {
+    # MineRL 1.0 is not on PyPI. It needs a Java 8 JDK and builds Minecraft during its install:
+    #   pip install "vpt-gym[minerl]"   (after installing a JDK 8; see the README, "MineRL")
+    "minerl": ["minerl @ git+https://github.com/minerllabs/minerl"],
+    "dev": ["pytest>=8", "hypothesis>=6.100", "imageio>=2.30"],
+}
+
+setup(
+    name="vpt-gym",
+    version="0.1.0",
+    description="VPT (Video PreTraining) and GenRL as gymnasium environments, reward wrappers "
+    "and stable-baselines3 agents",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["vpt_gym*", "agents*", "wrappers*", "benchmarks*"]),
+    package_data={"vpt_gym": ["envs/suites/*.xml"]},
+    install_requires=[
+        "gymnasium>=1.0,<2",
+        "numpy>=1.24",
+        # Install torch==2.13.0 first (README): an unpinned torch pulls GBs of CUDA wheels.
+        "torch>=2.1",
+        "stable-baselines3>=2.3",
+        "dm-control>=1.0.20",
+        # mujoco 4.x breaks dm_control 1.0.50 at suite.load (MjModel has no flex_vertedge).
+        "mujoco==3.17.0",
+        "shimmy[dm-control]>=2.0",
+        "opencv-python-headless>=4.8",
+        "safetensors>=0.4",
+        "tqdm>=4.60",
+    ],
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["vpt-gym=vpt_gym.cli:main"]},
+)

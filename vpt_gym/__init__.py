@@ -1,0 +1,53 @@
+"""vpt-gym: VPT and GenRL through gymnasium and stable-baselines3.
+
+``import vpt_gym`` registers every environment id under the ``vpt_gym/`` namespace and stays light:
+torch, MineRL and dm_control are imported only when something that needs them is used. The public
+API is re-exported here, lazily.
+
+Example::
+
+    >>> import gymnasium as gym
+    >>> import vpt_gym
+    >>> len(vpt_gym.env_ids("minerl"))
+    6
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from vpt_gym.registration import ENV_TABLE, env_ids, make, register_all
+
+__version__ = "0.1.0"
+
+register_all()
+
+# public name -> module that defines it (imported on first access)
+_LAZY: dict[str, str] = {
+    # VPT action space
+    "CameraQuantizer": "vpt_gym.actions",
+    "CameraHierarchicalMapping": "vpt_gym.actions",
+    "ActionMapping": "vpt_gym.actions",
+    # wrappers
+    "VPTActionWrapper": "wrappers.vpt_action",
+    "VPTObservationWrapper": "wrappers.vpt_observation",
+    "MineRLRestart": "wrappers.restart",
+    # env adapters
+    "MineRLCompat": "vpt_gym.envs.minerl",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vpt_gym' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_LAZY))
+
+
+__all__ = ["ENV_TABLE", "env_ids", "make", "register_all", "__version__", *_LAZY]

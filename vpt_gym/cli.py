@@ -1,0 +1,49 @@
+"""The ``vpt-gym`` command line.
+
+Subcommands register themselves in :data:`COMMANDS`; each is a function ``(argparse.Namespace) -> int``
+with an ``add_arguments(parser)`` companion, so a new command is one small module.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+from vpt_gym.registration import ENV_TABLE
+
+
+def _envs_add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--family", default=None, help="only this family (minerl, dmc, ...)")
+
+
+def _envs_run(args: argparse.Namespace) -> int:
+    for entry in ENV_TABLE:
+        if args.family is None or entry.family == args.family:
+            limit = entry.max_episode_steps if entry.max_episode_steps is not None else "-"
+            print(f"{entry.id:50s} {entry.family:8s} max_episode_steps={limit}")
+    return 0
+
+
+# name -> (help, add_arguments, run)
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
+    "envs": ("list the registered environment ids", _envs_add_arguments, _envs_run),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vpt-gym", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, add_arguments, run) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        add_arguments(p)
+        p.set_defaults(_run=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args._run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Every environment id of vpt-gym in one table, registered with gymnasium by string entry point.
+
+Importing this module is cheap: it imports neither MineRL, dm_control nor torch. The factories named
+by ``entry_point`` are imported by gymnasium at ``gym.make`` time.
+
+Example::
+
+    >>> import gymnasium as gym
+    >>> import vpt_gym
+    >>> "vpt_gym/MineRLBasaltFindCave-v0" in gym.registry
+    True
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+
+NAMESPACE = "vpt_gym"
+
+
+@dataclass(frozen=True)
+class EnvEntry:
+    """One registered environment.
+
+    :param name: the id without namespace, e.g. ``"MineRLBasaltFindCave-v0"``.
+    :param entry_point: ``"module:callable"`` that builds the env.
+    :param kwargs: keyword arguments passed to the entry point.
+    :param max_episode_steps: gymnasium ``TimeLimit``; ``None`` for no limit.
+    :param family: which group of envs this belongs to (``minerl``, ``dmc``, ...).
+    """
+
+    name: str
+    entry_point: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    max_episode_steps: int | None = None
+    family: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{NAMESPACE}/{self.name}"
+
+
+# MineRL 1.0 tasks that VPT targets (spec vpt.md section 10): (MineRL id, episode length in steps).
+# HumanSurvival has no time limit.
+MINERL_TASKS: dict[str, int | None] = {
+    "MineRLHumanSurvival-v0": None,
+    "MineRLBasaltFindCave-v0": 3600,
+    "MineRLBasaltMakeWaterfall-v0": 6000,
+    "MineRLBasaltCreateVillageAnimalPen-v0": 6000,
+    "MineRLBasaltBuildVillageHouse-v0": 14400,
+    "MineRLObtainDiamondShovel-v0": 18000,
+}
+
+
+def _minerl_entries() -> list[EnvEntry]:
+    return [
+        EnvEntry(
+            name=minerl_id,
+            entry_point="vpt_gym.envs.minerl:make",
+            kwargs={"minerl_id": minerl_id},
+            max_episode_steps=steps,
+            family="minerl",
+        )
+        for minerl_id, steps in MINERL_TASKS.items()
+    ]
+
+
+def _all_entries() -> list[EnvEntry]:
+    entries = _minerl_entries()
+    # Later families append their rows here (dm_control, kitchen, crafter).
+    return entries
+
+
+ENV_TABLE: list[EnvEntry] = _all_entries()
+
+
+def register_all() -> None:
+    """Register every id of :data:`ENV_TABLE` with gymnasium (idempotent)."""
+    for entry in ENV_TABLE:
+        if entry.id in gym.registry:
+            continue
+        gym.register(
+            id=entry.id,
+            entry_point=entry.entry_point,
+            kwargs=dict(entry.kwargs),
+            max_episode_steps=entry.max_episode_steps,
+            # MineRL and dm_control checks are done by our own wrappers; the passive checker would
+            # only repeat them on every step.
+            disable_env_checker=True,
+        )
+
+
+def env_ids(family: str | None = None) -> list[str]:
+    """All registered vpt-gym ids, optionally only one family's (``"minerl"``, ``"dmc"``, ...)."""
+    return [e.id for e in ENV_TABLE if family is None or e.family == family]
+
+
+def make(env_id: str, **kwargs: Any) -> gym.Env:
+    """``gym.make`` with an error that lists the valid ids when ``env_id`` is unknown.
+
+    The namespace may be left out: ``make("MineRLBasaltFindCave-v0")`` works too.
+    """
+    full_id = env_id if env_id.startswith(NAMESPACE + "/") else f"{NAMESPACE}/{env_id}"
+    valid = env_ids()
+    if full_id not in valid:
+        close = difflib.get_close_matches(full_id, valid, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise gym.error.UnregisteredEnv(
+            f"Unknown vpt-gym environment id {env_id!r}.{hint} Valid ids: {', '.join(valid)}"
+        )
+    return gym.make(full_id, **kwargs)

@@ -1,0 +1,1 @@
+"""Gymnasium wrappers of vpt-gym: one behaviour per wrapper, each usable on its own."""
