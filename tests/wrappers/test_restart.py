@@ -1,0 +1,108 @@
+"""MineRLRestart: recreate Minecraft after crashes and time-outs, end the episode as truncated."""
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import pytest
+
+from tests.support.minerl_double import BINARY_KEYS, DoubleFactory
+from vpt_gym.envs.minerl import MineRLCompat
+from wrappers.restart import MineRLRestart, is_recoverable
+
+NOOP = {k: 0 for k in BINARY_KEYS} | {"camera": np.zeros(2, np.float32)}
+
+
+def restarting(factory: DoubleFactory, **kwargs) -> MineRLRestart:
+    return MineRLRestart(MineRLCompat(factory), **kwargs)
+
+
+def test_crash_during_step_recreates_and_truncates():
+    factory = DoubleFactory("MineRLBasaltFindCave-v0", crash_at_steps=(3,))
+    env = restarting(factory)
+    obs0, info = env.reset(seed=0)
+    assert info["minerl_restarts"] == 0
+    obs1, *_ = env.step(NOOP)
+    env.step(NOOP)
+    obs, reward, terminated, truncated, info = env.step(NOOP)  # the process dies here
+    assert (reward, terminated, truncated) == (0.0, False, True)
+    assert info["minerl_restarts"] == 1 and "Minecraft process died" in info["minerl_restart_reason"]
+    assert len(factory.made) == 2 and factory.made[0].closed
+    obs, info = env.reset()
+    assert info["minerl_restarts"] == 1
+    assert factory.made[1].resets == 1
+    env.step(NOOP)
+    assert len(factory.made[1].actions) == 1
+
+
+def test_error_in_info_recreates_at_next_reset():
+    factory = DoubleFactory("MineRLBasaltFindCave-v0", fail_at_steps=(2,))
+    env = restarting(factory)
+    env.reset(seed=0)
+    env.step(NOOP)
+    _, _, terminated, truncated, info = env.step(NOOP)
+    assert truncated and not terminated and "error" in info
+    assert len(factory.made) == 1
+    _, info = env.reset()
+    assert len(factory.made) == 2 and info["minerl_restarts"] == 1
+
+
+def test_failing_reset_is_retried_on_fresh_processes_then_gives_up():
+    factory = DoubleFactory("MineRLBasaltFindCave-v0", crash_at_steps=(1,))
+    env = restarting(factory, max_reset_retries=2)
+    env.reset(seed=0)
+    env.step(NOOP)  # crash -> restart #1 (the new double is alive)
+    factory.made[1].dead = True  # the new process dies before its first reset
+    _, info = env.reset()
+    assert info["minerl_restarts"] == 2 and len(factory.made) == 3
+
+    for double in factory.made:
+        double.dead = True
+    original_factory = factory.__call__
+
+    def dead_factory():
+        wrapped = original_factory()
+        wrapped.env.dead = True
+        return wrapped
+
+    env.unwrapped._factory = dead_factory
+    env.unwrapped.minerl_env.env.dead = True
+    with pytest.raises(RuntimeError, match="failed to reset 3 times"):
+        env.reset()
+
+
+def test_periodic_restart():
+    factory = DoubleFactory("MineRLBasaltFindCave-v0")
+    env = restarting(factory, restart_every=2)
+    made_before_episode = []
+    for _ in range(5):
+        env.reset()
+        made_before_episode.append(len(factory.made))
+    # episodes 1..5: a fresh process before episode 3 and episode 5
+    assert made_before_episode == [1, 1, 2, 2, 3]
+
+
+def test_bugs_are_not_swallowed():
+    env = restarting(DoubleFactory("MineRLBasaltFindCave-v0"))
+    env.reset()
+    env.step(NOOP | {"ESC": 1})  # ends the BASALT episode
+    with pytest.raises(RuntimeError, match="done=True"):  # stepping a finished episode is a caller bug
+        env.step(NOOP)
+
+
+def test_recoverable_errors():
+    assert is_recoverable(socket.timeout())
+    assert is_recoverable(ConnectionResetError())
+    assert is_recoverable(EOFError())
+    assert is_recoverable(type("MissionInitException", (Exception,), {})())
+    assert not is_recoverable(ValueError())
+    assert not is_recoverable(KeyError("ESC"))
+
+
+def test_bad_arguments():
+    import gymnasium as gym
+
+    with pytest.raises(TypeError, match="recreate"):
+        MineRLRestart(gym.make("CartPole-v1"))
+    with pytest.raises(ValueError, match="restart_every"):
+        restarting(DoubleFactory("MineRLBasaltFindCave-v0"), restart_every=0)
