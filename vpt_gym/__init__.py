@@ -28,6 +28,11 @@ _LAZY: dict[str, str] = {
     "CameraQuantizer": "vpt_gym.actions",
     "CameraHierarchicalMapping": "vpt_gym.actions",
     "ActionMapping": "vpt_gym.actions",
+    "env_to_agent": "vpt_gym.actions",
+    "agent_to_env": "vpt_gym.actions",
+    "is_null_env_action": "vpt_gym.actions",
+    "minerl_action_space": "vpt_gym.actions",
+    "agent_action_space": "vpt_gym.actions",
     # wrappers
     "VPTActionWrapper": "wrappers.vpt_action",
     "VPTObservationWrapper": "wrappers.vpt_observation",
