@@ -24,9 +24,22 @@ def _envs_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_add_arguments(parser: argparse.ArgumentParser) -> None:
+    from benchmarks.cli import add_arguments
+
+    add_arguments(parser)
+
+
+def _bench_run(args: argparse.Namespace) -> int:
+    from benchmarks.cli import run
+
+    return run(args)
+
+
 # name -> (help, add_arguments, run)
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "envs": ("list the registered environment ids", _envs_add_arguments, _envs_run),
+    "bench": ("run a benchmark suite and write its report", _bench_add_arguments, _bench_run),
 }
 
 

@@ -1,0 +1,187 @@
+"""Run a benchmark suite: every (task, agent) cell, its episodes in a gymnasium vector env.
+
+Read top to bottom: :func:`run_suite` builds the cell list, skips finished cells (resume), evaluates
+each remaining cell with :func:`evaluate`, stores it atomically, runs the suite's perf measurements,
+and writes the report.
+"""
+from __future__ import annotations
+
+import datetime
+import importlib
+import importlib.metadata
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from tqdm.auto import tqdm
+
+import vpt_gym
+from benchmarks.agents import make_agent
+from benchmarks.perf import run_measurement
+from benchmarks.results import ResultsFile, cell_key
+from benchmarks.suites import Suite
+from benchmarks.timing import machine_description
+from vpt_gym.tasks import TASKS
+
+logger = logging.getLogger(__name__)
+
+_TASK_BY_ENV_ID = {t.env_id: t for t in TASKS.values()}
+
+
+def versions() -> dict[str, str]:
+    out = {"vpt-gym": vpt_gym.__version__}
+    for dist in ("torch", "gymnasium", "numpy", "stable-baselines3", "dm-control", "mujoco", "shimmy"):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def make_vector_env(env_id: str, n: int, workers: int, env_kwargs: dict[str, Any]) -> gym.vector.VectorEnv:
+    """``n`` copies of ``env_id``; in subprocesses when ``workers > 1`` (one per env)."""
+    fns = [lambda: gym.make(env_id, **env_kwargs) for _ in range(n)]
+    if workers > 1 and n > 1:
+        return gym.vector.AsyncVectorEnv(fns, context="spawn")
+    return gym.vector.SyncVectorEnv(fns)
+
+
+def evaluate(
+    env_id: str,
+    agent_name: str,
+    episodes: int,
+    seed: int,
+    workers: int = 1,
+    env_kwargs: dict[str, Any] | None = None,
+    video_path: Path | None = None,
+    max_steps: int = 100_000,
+) -> dict[str, Any]:
+    """Run ``episodes`` episodes of ``agent_name`` on ``env_id`` in parallel, one per sub-env.
+
+    Sub-env ``i`` is reset with seed ``seed + i``; each sub-env's first episode is recorded.
+    :returns: the cell: raw returns, lengths, seeds, normalised scores (GenRL tasks), wall time.
+    """
+    envs = make_vector_env(env_id, episodes, workers, env_kwargs or {})
+    agent = make_agent(agent_name, envs, seed)
+    seeds = [seed + i for i in range(episodes)]
+    start = time.perf_counter()
+    obs, _ = envs.reset(seed=seeds)
+    returns = np.zeros(episodes)
+    lengths = np.zeros(episodes, dtype=np.int64)
+    finished = np.zeros(episodes, dtype=bool)
+    frames: list[np.ndarray] = []
+    record = video_path is not None and isinstance(obs, np.ndarray) and obs.ndim == 4 and obs.dtype == np.uint8
+    steps = 0
+    with tqdm(total=episodes, desc=f"{env_id} {agent_name}", unit="ep", leave=False) as bar:
+        while not finished.all() and steps < max_steps:
+            if record and not finished[0]:
+                frames.append(obs[0])
+            obs, reward, terminated, truncated, _ = envs.step(agent.act(obs))
+            active = ~finished
+            returns[active] += np.asarray(reward, dtype=np.float64)[active]
+            lengths[active] += 1
+            newly = active & (np.asarray(terminated) | np.asarray(truncated))
+            finished |= newly
+            bar.update(int(newly.sum()))
+            steps += 1
+    envs.close()
+    if not finished.all():
+        raise RuntimeError(f"{env_id}: {int((~finished).sum())} episode(s) did not end within {max_steps} steps")
+    cell: dict[str, Any] = {
+        "env_id": env_id,
+        "agent": agent_name,
+        "agent_label": getattr(agent, "label", agent_name),
+        "returns": returns.tolist(),
+        "lengths": lengths.tolist(),
+        "seeds": seeds,
+        "wall_seconds": time.perf_counter() - start,
+        "env_kwargs": env_kwargs or {},
+    }
+    task = _TASK_BY_ENV_ID.get(env_id)
+    if task is not None:
+        cell["task"] = task.id
+        cell["domain"] = task.domain
+        cell["normalized"] = [task.normalized_score(r) for r in cell["returns"]]
+    if record and frames:
+        import imageio.v3 as iio
+
+        video_path.parent.mkdir(parents=True, exist_ok=True)
+        iio.imwrite(video_path, np.stack(frames[::2]), duration=100, loop=0)  # every 2nd frame, 10 fps
+        cell["video"] = str(video_path.name)
+    return cell
+
+
+def _suite_unavailable(suite: Suite) -> str | None:
+    if suite.requires is None:
+        return None
+    try:
+        importlib.import_module(suite.requires)
+    except ImportError:
+        return (
+            f"suite {suite.name!r} skipped: it needs {suite.requires!r}, which is not installed "
+            f"(pip install \"vpt-gym[{suite.requires}]\"; see the README)"
+        )
+    return None
+
+
+def run_suite(
+    suite: Suite,
+    out_dir: str | Path,
+    *,
+    tasks: list[str] | None = None,
+    agents: list[str] | None = None,
+    episodes: int | None = None,
+    seed: int = 0,
+    workers: int = 1,
+    quick_perf: bool = True,
+    videos: bool = True,
+) -> ResultsFile:
+    """Run ``suite`` (optionally narrowed to ``tasks``/``agents``) and write its report to ``out_dir``.
+
+    Cells already in ``out_dir/results.json`` are kept and not recomputed.
+    """
+    from benchmarks.report import write_report
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "suite": suite.name,
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "versions": versions(),
+        "machine": machine_description(),
+        "seed": seed,
+    }
+    results = ResultsFile(out, meta)
+    skip = _suite_unavailable(suite)
+    if skip:
+        print(skip)
+        results.data["meta"]["skipped"] = skip
+        results.save()
+        write_report(results, out)
+        return results
+
+    n_episodes = episodes or suite.episodes
+    task_list = list(tasks or suite.tasks)
+    unknown = [t for t in task_list if t not in gym.registry]
+    if unknown:
+        raise KeyError(f"Unknown task(s) {unknown}; valid ids: {', '.join(vpt_gym.env_ids())}")
+    cells = [(t, a) for t in task_list for a in (agents or suite.agents)]
+    with tqdm(total=len(cells) + len(suite.perf), desc=f"suite {suite.name}", unit="cell") as bar:
+        for env_id, agent in cells:
+            key = cell_key(env_id, agent)
+            if results.has_cell(key, n_episodes):
+                bar.update(1)
+                continue
+            video = out / "videos" / f"{env_id.split('/')[-1]}__{agent}.gif" if videos else None
+            cell = evaluate(env_id, agent, n_episodes, seed, workers, suite.env_kwargs, video)
+            results.put_cell(key, cell)
+            bar.update(1)
+        for name in suite.perf:
+            if name not in results.perf:
+                results.put_perf(name, run_measurement(name, quick_perf))
+            bar.update(1)
+    write_report(results, out)
+    return results

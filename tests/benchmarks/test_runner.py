@@ -1,0 +1,89 @@
+"""A seconds-long miniature of the benchmark runner: cells, resume, report, errors."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import benchmarks.runner as runner
+from benchmarks.report import domain_scores, mean_se, write_report
+from benchmarks.results import ResultsFile
+from benchmarks.suites import SUITES, Suite, get_suite
+
+MINI = Suite(name="mini", description="test", tasks=("CartPole-v1",), agents=("random",), episodes=3,
+             perf=("minerl_wrapper_overhead",))
+
+
+def test_runs_cells_writes_report_and_resumes(tmp_path, monkeypatch):
+    results = runner.run_suite(MINI, tmp_path, seed=5)
+    data = json.loads((tmp_path / "results.json").read_text())
+    cell = data["cells"]["CartPole-v1|random"]
+    assert cell["seeds"] == [5, 6, 7]
+    assert len(cell["returns"]) == 3 and all(r >= 1 for r in cell["returns"])
+    assert cell["lengths"] == [int(r) for r in cell["returns"]]  # CartPole: +1 per step
+    assert data["meta"]["versions"]["vpt-gym"]
+    perf = data["perf"]["minerl_wrapper_overhead"]
+    assert perf[0]["ratio_to_raw"] == 1.0 and perf[1]["us_per_step"] > 0
+    md = (tmp_path / "results.md").read_text()
+    assert "CartPole-v1" in md and "Performance: minerl_wrapper_overhead" in md
+    assert results.has_cell("CartPole-v1|random", 3)
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a finished cell was recomputed")
+
+    monkeypatch.setattr(runner, "evaluate", must_not_run)
+    monkeypatch.setattr(runner, "run_measurement", must_not_run)
+    runner.run_suite(MINI, tmp_path, seed=5)  # everything already there
+
+
+def test_same_seed_same_returns(tmp_path):
+    a = runner.evaluate("CartPole-v1", "random", 2, seed=11)
+    b = runner.evaluate("CartPole-v1", "random", 2, seed=11)
+    assert a["returns"] == b["returns"]
+
+
+def test_unknown_names_are_clear_errors(tmp_path):
+    with pytest.raises(KeyError, match="valid suites: smoke"):
+        get_suite("smok")
+    with pytest.raises(KeyError, match="Unknown task"):
+        runner.run_suite(MINI, tmp_path, tasks=["vpt_gym/walker-wlak-v0"])
+    with pytest.raises(KeyError, match="Unknown benchmark agent"):
+        runner.evaluate("CartPole-v1", "genius", 1, seed=0)
+
+
+def test_suite_needing_a_missing_extra_is_skipped_with_a_message(tmp_path, capsys):
+    suite = Suite(name="needs", description="", tasks=("CartPole-v1",), requires="no_such_module_xyz")
+    runner.run_suite(suite, tmp_path)
+    assert 'pip install "vpt-gym[no_such_module_xyz]"' in capsys.readouterr().out
+    assert "Skipped" in (tmp_path / "results.md").read_text()
+
+
+def test_corrupt_results_file_is_reported(tmp_path):
+    (tmp_path / "results.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        ResultsFile(tmp_path, {})
+
+
+def test_domain_scores_and_report_with_published_column(tmp_path):
+    assert mean_se([1.0, 3.0]) == (2.0, 1.0)
+    assert mean_se([4.0]) == (4.0, 0.0)
+    results = ResultsFile(tmp_path, {"suite": "t"})
+    results.cells["a"] = {"env_id": "vpt_gym/walker-walk-v0", "agent": "random", "task": "walker_walk",
+                          "domain": "walker", "returns": [45.0, 960.0], "lengths": [500, 500],
+                          "normalized": [0.0, 1.0]}
+    results.cells["b"] = {"env_id": "vpt_gym/walker-run-v0", "agent": "random", "task": "walker_run",
+                          "domain": "walker", "returns": [30.0], "lengths": [500], "normalized": [0.0]}
+    scores = domain_scores(results.cells)
+    assert scores[("walker", "random")] == pytest.approx((0.25, 0.25))
+    md = write_report(results, tmp_path).read_text()
+    assert "| walker_walk | random | 2 | 502.5 ± 457.5 | 0.50 ± 0.50 | 0.95 ± 0.03 |" in md
+    assert (tmp_path / "plots" / "normalized_by_domain.png").stat().st_size > 1000
+
+
+def test_every_suite_names_known_agents_and_measurements():
+    from benchmarks.agents import AGENTS
+    from benchmarks.perf import MEASUREMENTS
+
+    for suite in SUITES.values():
+        assert set(suite.agents) <= set(AGENTS), suite.name
+        assert set(suite.perf) <= set(MEASUREMENTS), suite.name
