@@ -5,6 +5,12 @@ EXTRAS = {
     # MineRL 1.0 is not on PyPI. It needs a Java 8 JDK and builds Minecraft during its install:
     #   pip install "vpt-gym[minerl]"   (after installing a JDK 8; see the README, "MineRL")
     "minerl": ["minerl @ git+https://github.com/minerllabs/minerl"],
+    # Franka kitchen (gymnasium-robotics; vpt_gym.envs.kitchen fixes its mujoco>=3.12 joint-type check at run time)
+    "kitchen": ["gymnasium-robotics>=1.4.2,<1.5"],
+    # one Ray task per video for pseudo-labelling (`label_directory(..., backend="ray")`)
+    "ray": ["ray>=2.9"],
+    # the benchmark report: plots and videos
+    "bench": ["matplotlib>=3.7", "imageio>=2.30"],
     "dev": ["pytest>=8", "hypothesis>=6.100", "imageio>=2.30"],
 }
 

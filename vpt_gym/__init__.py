@@ -33,6 +33,10 @@ _LAZY: dict[str, str] = {
     "is_null_env_action": "vpt_gym.actions",
     "minerl_action_space": "vpt_gym.actions",
     "agent_action_space": "vpt_gym.actions",
+    # GenRL task table
+    "TASKS": "vpt_gym.tasks",
+    "normalized_score": "vpt_gym.tasks",
+    "prompt_for": "vpt_gym.tasks",
     # wrappers
     "VPTActionWrapper": "wrappers.vpt_action",
     "VPTObservationWrapper": "wrappers.vpt_observation",

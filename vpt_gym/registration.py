@@ -68,9 +68,38 @@ def _minerl_entries() -> list[EnvEntry]:
     ]
 
 
+def _dmc_entries() -> list[EnvEntry]:
+    """GenRL's 35 tasks (``vpt_gym.tasks``): ``vpt_gym/<domain>-<task>-v0``.
+
+    dm_control domains use ``vpt_gym.envs.dmc:make``, which ends episodes itself (truncated after
+    1000 control steps = 500 agent steps), hence no ``TimeLimit``; kitchen uses
+    ``vpt_gym.envs.kitchen:make``.
+    """
+    from vpt_gym.tasks import TASKS
+
+    entries = []
+    for task in TASKS.values():
+        if task.domain == "kitchen":
+            entry_point, kwargs, family = "vpt_gym.envs.kitchen:make", {"task": task.task}, "kitchen"
+        else:
+            entry_point, family = "vpt_gym.envs.dmc:make", "dmc"
+            kwargs = {"domain": task.domain, "task": task.task}
+        entries.append(
+            EnvEntry(
+                name=f"{task.domain}-{task.task}-v0",
+                entry_point=entry_point,
+                kwargs=kwargs,
+                max_episode_steps=None,
+                family=family,
+            )
+        )
+    return entries
+
+
 def _all_entries() -> list[EnvEntry]:
     entries = _minerl_entries()
-    # Later families append their rows here (dm_control, kitchen, crafter).
+    entries += _dmc_entries()
+    # Later families append their rows here.
     return entries
 
 
