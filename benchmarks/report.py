@@ -128,6 +128,9 @@ def write_report(results: ResultsFile, out_dir: str | Path) -> Path:
         if videos:
             lines += ["", "## Videos", "", "First episode of each cell (every 2nd frame): "
                       + ", ".join(f"[{v}](videos/{v})" for v in sorted(videos))]
+    skipped = results.data.get("skipped_cells", {})
+    if skipped:
+        lines += ["", "## Skipped", ""] + [f"- `{key}`: {why}" for key, why in sorted(skipped.items())]
     for name, rows in results.perf.items():
         lines += ["", f"## Performance: {name}", ""] + _perf_table(rows)
     path = out / "results.md"

@@ -24,6 +24,7 @@ from benchmarks.perf import run_measurement
 from benchmarks.results import ResultsFile, cell_key
 from benchmarks.suites import Suite
 from benchmarks.timing import machine_description
+from vpt_gym.optional import MissingDependency
 from vpt_gym.tasks import TASKS
 
 logger = logging.getLogger(__name__)
@@ -176,7 +177,16 @@ def run_suite(
                 bar.update(1)
                 continue
             video = out / "videos" / f"{env_id.split('/')[-1]}__{agent}.gif" if videos else None
-            cell = evaluate(env_id, agent, n_episodes, seed, workers, suite.env_kwargs, video)
+            try:
+                cell = evaluate(env_id, agent, n_episodes, seed, workers, suite.env_kwargs, video)
+            except MissingDependency as err:  # an env family whose extra is not installed
+                message = str(err).splitlines()[0]
+                print(f"skipped {env_id}: {message}")
+                results.data.setdefault("skipped_cells", {})[key] = message
+                results.save()
+                bar.update(1)
+                continue
+            results.data.get("skipped_cells", {}).pop(key, None)
             results.put_cell(key, cell)
             bar.update(1)
         for name in suite.perf:

@@ -40,6 +40,7 @@ SMOKE_TASKS = (
     "vpt_gym/cheetah-run-v0",
     "vpt_gym/quadruped-walk-v0",
     "vpt_gym/stickman-stand-v0",
+    "vpt_gym/kitchen-microwave-v0",
 )
 
 SUITES: dict[str, Suite] = {

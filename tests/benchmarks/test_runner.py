@@ -58,6 +58,20 @@ def test_suite_needing_a_missing_extra_is_skipped_with_a_message(tmp_path, capsy
     assert "Skipped" in (tmp_path / "results.md").read_text()
 
 
+def test_task_whose_extra_is_missing_is_skipped_and_reported(tmp_path, monkeypatch):
+    from vpt_gym.optional import MissingDependency
+
+    def missing(*args, **kwargs):
+        raise MissingDependency('needs gymnasium_robotics. Install it with: pip install "vpt-gym[kitchen]"')
+
+    monkeypatch.setattr(runner, "evaluate", missing)
+    suite = Suite(name="k", description="", tasks=("vpt_gym/kitchen-microwave-v0",))
+    results = runner.run_suite(suite, tmp_path)
+    assert results.cells == {}
+    assert "vpt-gym[kitchen]" in results.data["skipped_cells"]["vpt_gym/kitchen-microwave-v0|random"]
+    assert "## Skipped" in (tmp_path / "results.md").read_text()
+
+
 def test_corrupt_results_file_is_reported(tmp_path):
     (tmp_path / "results.json").write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
@@ -87,3 +101,12 @@ def test_every_suite_names_known_agents_and_measurements():
     for suite in SUITES.values():
         assert set(suite.agents) <= set(AGENTS), suite.name
         assert set(suite.perf) <= set(MEASUREMENTS), suite.name
+
+
+def test_dm_control_cell_has_normalized_scores_and_a_video(tmp_path):
+    cell = runner.evaluate("vpt_gym/walker-stand-v0", "random", 2, seed=0,
+                           env_kwargs={"render_quality": "fast", "size": 32}, video_path=tmp_path / "v.gif")
+    assert cell["task"] == "walker_stand" and cell["domain"] == "walker"
+    assert cell["lengths"] == [500, 500]
+    assert cell["normalized"] == pytest.approx([(r - 150) / (970 - 150) for r in cell["returns"]])
+    assert (tmp_path / "v.gif").stat().st_size > 0 and cell["video"] == "v.gif"
