@@ -41,6 +41,10 @@ _LAZY: dict[str, str] = {
     "VPTActionWrapper": "wrappers.vpt_action",
     "VPTObservationWrapper": "wrappers.vpt_observation",
     "MineRLRestart": "wrappers.restart",
+    # agents (import torch on first use)
+    "VPTAgent": "agents.vpt.agent",
+    "VPTPolicyNet": "agents.vpt.policy",
+    "IDMNetwork": "agents.vpt.idm",
     # env adapters
     "MineRLCompat": "vpt_gym.envs.minerl",
 }

@@ -1,0 +1,140 @@
+"""VPTAgent: single/batched acting, state handling, determinism, bfloat16 mode, MineRL dict output."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from agents.vpt.agent import VPTAgent
+from agents.vpt.policy import VPTPolicyNet
+
+
+@pytest.fixture(scope="module")
+def policy():
+    torch.manual_seed(0)
+    net = VPTPolicyNet("tiny").eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return net
+
+
+def _obs(*batch, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (*batch, 32, 32, 3), dtype=np.uint8)
+
+
+def test_single_and_batched_actions(policy):
+    agent = VPTAgent(policy, seed=0)
+    a, state = agent.act(_obs())
+    assert a.shape == (2,) and a.dtype == np.int64 and 0 <= a[0] < 8641 and 0 <= a[1] < 121
+    agent.reset_state()
+    b, state = agent.act(_obs(4))
+    assert b.shape == (4, 2) and (b[:, 0] < 8641).all() and (b[:, 1] < 121).all()
+    assert state[0][1].shape[0] == 4
+
+
+def test_deterministic_matches_network_argmax_and_uses_cache(policy):
+    agent = VPTAgent(policy)
+    frames = _obs(6, 2, seed=1)  # (T, B, ...)
+    actions = [agent.act(frames[t], deterministic=True)[0] for t in range(6)]
+    with torch.no_grad():
+        out, _ = policy(torch.as_tensor(frames).transpose(0, 1))
+    want_b = out.logp["buttons"].argmax(-1).T.numpy()
+    want_c = out.logp["camera"].argmax(-1).T.numpy()
+    assert np.array_equal(np.stack([a[:, 0] for a in actions]), want_b)
+    assert np.array_equal(np.stack([a[:, 1] for a in actions]), want_c)
+
+
+def test_explicit_state_is_functional(policy):
+    agent = VPTAgent(policy)
+    s0 = agent.initial_state(2)
+    obs = _obs(2, seed=2)
+    a1, s1 = agent.act(obs, s0, deterministic=True)
+    a2, s2 = agent.act(obs, s1, deterministic=True)
+    a1_again, _ = agent.act(obs, s0, deterministic=True)
+    assert np.array_equal(a1, a1_again)
+    assert agent._state is None  # the internal state was not touched
+
+
+def test_seeded_sampling_is_reproducible_and_differs_from_argmax(policy):
+    obs = _obs(64, seed=3)
+    a = VPTAgent(policy, seed=7).act(obs)[0]
+    b = VPTAgent(policy, seed=7).act(obs)[0]
+    c = VPTAgent(policy).act(obs, deterministic=True)[0]
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_first_flag_resets_one_env(policy):
+    agent = VPTAgent(policy)
+    frames = _obs(5, 2, seed=4)
+    for t in range(4):
+        agent.act(frames[t], deterministic=True)
+    out, _ = agent.evaluate(frames[4], first=[True, False])
+    fresh, _ = VPTAgent(policy).evaluate(frames[4][:1])
+    torch.testing.assert_close(out.logp["buttons"][:1], fresh.logp["buttons"], rtol=0, atol=1e-5)
+
+
+def test_bad_inputs(policy):
+    agent = VPTAgent(policy)
+    with pytest.raises(ValueError, match="shape"):
+        agent.act(np.zeros((64, 64, 3), np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        agent.act(np.zeros((32, 32, 3), np.float32))
+    agent.act(_obs(2))
+    with pytest.raises(ValueError, match="reset_state"):
+        agent.act(_obs(3))
+    with pytest.raises(ValueError, match="first must have 2"):
+        agent.act(_obs(2), first=[True])
+    with pytest.raises(ValueError, match="dtype"):
+        VPTAgent(policy, dtype="float16")
+
+
+def test_bfloat16_mode_close_to_float32(policy):
+    obs = _obs(3, seed=5)
+    ref, _ = VPTAgent(policy).evaluate(obs)
+    fast, _ = VPTAgent(policy, dtype="bfloat16", channels_last=True, fused_attention=True).evaluate(obs)
+    assert fast.logp["buttons"].dtype == torch.float32
+    diff = (fast.logp["camera"] - ref.logp["camera"]).abs().max().item()
+    assert 0 < diff < 0.5
+
+
+def test_to_env_returns_minerl_dict(policy):
+    actions = pytest.importorskip("vpt_gym.actions")
+    agent = VPTAgent(policy, seed=0)
+    obs = _obs(3, seed=6)
+    joint, _ = agent.act(obs, agent.initial_state(3), deterministic=True)
+    env_action, _ = agent.act(obs, agent.initial_state(3), deterministic=True, to_env=True)
+    assert isinstance(env_action, dict) and env_action["camera"].shape == (3, 2)
+    want = actions.agent_to_env(joint)
+    assert set(env_action) == set(want)
+    for k in want:
+        assert np.array_equal(env_action[k], want[k]), k
+
+
+def test_plays_a_vpt_wrapped_minerl_env():
+    """The README loop, on the MineRL test double: frames in, MultiDiscrete actions out, episode reset."""
+    gym = pytest.importorskip("gymnasium")
+    pytest.importorskip("vpt_gym.envs.minerl")
+    import vpt_gym  # noqa: F401  (registers the ids)
+    from agents.vpt.config import POLICY_PRESETS, PolicyConfig
+    from tests.support.minerl_double import DoubleFactory
+
+    cfg = PolicyConfig.from_dict({**POLICY_PRESETS["tiny"].to_dict(), "img_size": 128})
+    agent = VPTAgent(VPTPolicyNet(cfg), seed=0)
+    factory = DoubleFactory("MineRLBasaltFindCave-v0", max_episode_steps=4)
+    env = gym.make("vpt_gym/MineRLBasaltFindCave-v0", minerl_factory=factory)
+    obs, _ = env.reset(seed=0)
+    episodes = 0
+    for _ in range(6):
+        action, _ = agent.act(obs)
+        assert env.action_space.contains(action)
+        obs, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            episodes += 1
+            obs, _ = env.reset()
+            agent.reset_state()
+    env.close()
+    assert episodes == 1
+    assert sum(len(d.actions) for d in factory.made) == 6
