@@ -45,6 +45,19 @@ def _require(kwargs: dict[str, Any], keys: tuple[str, ...], what: str) -> None:
         raise ValueError(f"{what}: missing required kwargs {missing}; got keys {sorted(kwargs)}")
 
 
+
+# Reference kwargs that every released VPT network (policies and IDM) has with the same value; the
+# configs do not expose them because the architecture here implements exactly these choices.
+_FIXED_OFFICIAL_NET_ARGS: dict[str, Any] = {
+    "impala_kwargs": {"post_pool_groups": 1},
+    "init_norm_kwargs": {"batch_norm": False, "group_norm_groups": 1},
+    "only_img_input": True,
+    "pointwise_use_activation": False,
+    "recurrence_is_residual": True,
+    "recurrence_type": "transformer",
+    "use_pointwise_layer": True,
+}
+
 @dataclass(frozen=True)
 class PolicyConfig:
     """The VPT policy (``MinecraftAgentPolicy``) architecture.
@@ -157,17 +170,11 @@ class PolicyConfig:
             hidsize=self.hidsize,
             img_shape=[self.img_size, self.img_size, 3],
             impala_chans=list(self.impala_chans),
-            impala_kwargs={"post_pool_groups": 1},
             impala_width=self.impala_width,
-            init_norm_kwargs={"batch_norm": False, "group_norm_groups": 1},
             n_recurrence_layers=self.n_recurrence_layers,
-            only_img_input=True,
             pointwise_ratio=self.pointwise_ratio,
-            pointwise_use_activation=False,
-            recurrence_is_residual=True,
-            recurrence_type="transformer",
             timesteps=self.timesteps,
-            use_pointwise_layer=True,
+            **_FIXED_OFFICIAL_NET_ARGS,
             use_pre_lstm_ln=self.use_pre_lstm_ln,
         )
         return net, {"temperature": self.temperature}
@@ -268,17 +275,11 @@ class IDMConfig:
             hidsize=self.hidsize,
             img_shape=[self.img_size, self.img_size, self.conv3d_out],
             impala_chans=list(self.impala_chans),
-            impala_kwargs={"post_pool_groups": 1},
             impala_width=self.impala_width,
-            init_norm_kwargs={"batch_norm": False, "group_norm_groups": 1},
             n_recurrence_layers=self.n_recurrence_layers,
-            only_img_input=True,
             pointwise_ratio=self.pointwise_ratio,
-            pointwise_use_activation=False,
-            recurrence_is_residual=True,
-            recurrence_type="transformer",
             timesteps=self.timesteps,
-            use_pointwise_layer=True,
+            **_FIXED_OFFICIAL_NET_ARGS,
             use_pre_lstm_ln=False,
         )
         return net, {"temperature": self.temperature}
