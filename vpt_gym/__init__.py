@@ -45,6 +45,11 @@ _LAZY: dict[str, str] = {
     "VPTAgent": "agents.vpt.agent",
     "VPTPolicyNet": "agents.vpt.policy",
     "IDMNetwork": "agents.vpt.idm",
+    "WorldModel": "agents.genrl.world_model",
+    "WorldModelConfig": "agents.genrl.world_model",
+    "EpisodeStore": "agents.genrl.episodes",
+    "Connector": "agents.genrl.connector",
+    "ConnectorConfig": "agents.genrl.connector",
     # env adapters
     "MineRLCompat": "vpt_gym.envs.minerl",
 }
