@@ -37,6 +37,9 @@ _LAZY: dict[str, str] = {
     "TASKS": "vpt_gym.tasks",
     "normalized_score": "vpt_gym.tasks",
     "prompt_for": "vpt_gym.tasks",
+    # Crafter
+    "CrafterEnv": "vpt_gym.envs.crafter",
+    "crafter_score": "vpt_gym.crafter_score",
     # wrappers
     "VPTActionWrapper": "wrappers.vpt_action",
     "VPTObservationWrapper": "wrappers.vpt_observation",

@@ -96,10 +96,26 @@ def _dmc_entries() -> list[EnvEntry]:
     return entries
 
 
+def _crafter_entries() -> list[EnvEntry]:
+    """Crafter (``vpt_gym.envs.crafter``): with crafter's reward, and reward-free (reward 0.0, crafter's
+    reward in ``info["task_reward"]``). The env truncates episodes itself (``length``, 10000 steps),
+    hence no ``TimeLimit``."""
+    return [
+        EnvEntry(
+            name=name,
+            entry_point="vpt_gym.envs.crafter:make",
+            kwargs={"reward": reward},
+            max_episode_steps=None,
+            family="crafter",
+        )
+        for name, reward in (("Crafter-v1", True), ("CrafterNoReward-v1", False))
+    ]
+
+
 def _all_entries() -> list[EnvEntry]:
     entries = _minerl_entries()
     entries += _dmc_entries()
-    # Later families append their rows here.
+    entries += _crafter_entries()
     return entries
 
 
