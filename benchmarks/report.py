@@ -12,7 +12,13 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from benchmarks.published import GENRL_TABLE1, GENRL_TABLE1_OVERALL, GENRL_TABLE1_SOURCE
+from benchmarks.published import (
+    CRAFTER_SCORES,
+    CRAFTER_SOURCE,
+    GENRL_TABLE1,
+    GENRL_TABLE1_OVERALL,
+    GENRL_TABLE1_SOURCE,
+)
 from benchmarks.results import ResultsFile
 
 
@@ -86,6 +92,28 @@ def plot_domains(scores: dict[tuple[str, str], tuple[float, float]], path: Path)
     plt.close(fig)
 
 
+def _crafter_section(cells: dict[str, dict[str, Any]]) -> list[str]:
+    """Crafter score and per-achievement success rates of the cells that recorded achievements."""
+    from vpt_gym.crafter_score import crafter_score, success_rates
+
+    crafter_cells = [c for c in cells.values() if c.get("achievements")]
+    if not crafter_cells:
+        return []
+    lines = ["", "## Crafter", "",
+             "Crafter score = exp(mean ln(1 + success %)) − 1 over the 22 achievements (Crafter paper), from our "
+             "episodes. Published scores (1M training steps, 10,000-step episodes), not ours: "
+             + ", ".join(f"{k} {v}%" for k, v in CRAFTER_SCORES.items()) + f" ({CRAFTER_SOURCE}).", "",
+             "| env | agent | episodes | mean length | Crafter score (%) | achievements unlocked in ≥1 episode |",
+             "|---|---|---|---|---|---|"]
+    for cell in sorted(crafter_cells, key=lambda c: (c["env_id"], c["agent"])):
+        episodes = [set(a) for a in cell["achievements"] if a is not None]
+        rates = success_rates(episodes)
+        unlocked = ", ".join(f"{k} {v:.0f}%" for k, v in sorted(rates.items(), key=lambda kv: -kv[1]) if v > 0)
+        lines.append(f"| {cell['env_id']} | {cell.get('agent_label', cell['agent'])} | {len(episodes)} | "
+                     f"{np.mean(cell['lengths']):.0f} | {crafter_score(episodes):.2f} | {unlocked or '–'} |")
+    return lines
+
+
 def write_report(results: ResultsFile, out_dir: str | Path) -> Path:
     """Write ``results.md`` and ``plots/`` into ``out_dir``; return the Markdown file's path."""
     out = Path(out_dir)
@@ -128,6 +156,7 @@ def write_report(results: ResultsFile, out_dir: str | Path) -> Path:
         if videos:
             lines += ["", "## Videos", "", "First episode of each cell (every 2nd frame): "
                       + ", ".join(f"[{v}](videos/{v})" for v in sorted(videos))]
+    lines += _crafter_section(cells)
     skipped = results.data.get("skipped_cells", {})
     if skipped:
         lines += ["", "## Skipped", ""] + [f"- `{key}`: {why}" for key, why in sorted(skipped.items())]

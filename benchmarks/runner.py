@@ -22,7 +22,7 @@ import vpt_gym
 from benchmarks.agents import make_agent
 from benchmarks.perf import run_measurement
 from benchmarks.results import ResultsFile, cell_key
-from benchmarks.suites import Suite
+from benchmarks.suites import Suite, env_kwargs_for
 from benchmarks.timing import machine_description
 from vpt_gym.optional import MissingDependency
 from vpt_gym.tasks import TASKS
@@ -73,6 +73,7 @@ def evaluate(
     returns = np.zeros(episodes)
     lengths = np.zeros(episodes, dtype=np.int64)
     finished = np.zeros(episodes, dtype=bool)
+    achievements: list[list[str] | None] = [None] * episodes  # envs that report them (Crafter)
     frames: list[np.ndarray] = []
     record = video_path is not None and isinstance(obs, np.ndarray) and obs.ndim == 4 and obs.dtype == np.uint8
     steps = 0
@@ -80,11 +81,14 @@ def evaluate(
         while not finished.all() and steps < max_steps:
             if record and not finished[0]:
                 frames.append(obs[0])
-            obs, reward, terminated, truncated, _ = envs.step(agent.act(obs))
+            obs, reward, terminated, truncated, info = envs.step(agent.act(obs))
             active = ~finished
             returns[active] += np.asarray(reward, dtype=np.float64)[active]
             lengths[active] += 1
             newly = active & (np.asarray(terminated) | np.asarray(truncated))
+            if "episode_achievements" in info:
+                for i in np.flatnonzero(newly & info["_episode_achievements"]):
+                    achievements[i] = sorted(info["episode_achievements"][i])
             finished |= newly
             bar.update(int(newly.sum()))
             steps += 1
@@ -101,6 +105,8 @@ def evaluate(
         "wall_seconds": time.perf_counter() - start,
         "env_kwargs": env_kwargs or {},
     }
+    if any(a is not None for a in achievements):
+        cell["achievements"] = achievements
     task = _TASK_BY_ENV_ID.get(env_id)
     if task is not None:
         cell["task"] = task.id
@@ -178,7 +184,7 @@ def run_suite(
                 continue
             video = out / "videos" / f"{env_id.split('/')[-1]}__{agent}.gif" if videos else None
             try:
-                cell = evaluate(env_id, agent, n_episodes, seed, workers, suite.env_kwargs, video)
+                cell = evaluate(env_id, agent, n_episodes, seed, workers, env_kwargs_for(suite, env_id), video)
             except MissingDependency as err:  # an env family whose extra is not installed
                 message = str(err).splitlines()[0]
                 print(f"skipped {env_id}: {message}")

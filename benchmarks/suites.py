@@ -19,7 +19,8 @@ class Suite:
     :param tasks: env ids to evaluate on.
     :param agents: evaluation agents (names of :data:`benchmarks.agents.AGENTS`).
     :param episodes: evaluation episodes per (task, agent) cell.
-    :param env_kwargs: keyword arguments for every ``gym.make`` of the suite.
+    :param env_kwargs: keyword arguments for ``gym.make``, per env family (``"dmc"``, ``"kitchen"``,
+        ``"crafter"``, ...; see :data:`vpt_gym.registration.ENV_TABLE`).
     :param perf: performance measurements to run (names of :data:`benchmarks.perf.MEASUREMENTS`).
     :param requires: a module that must be importable for the suite to run (else it is skipped with
         a message naming the pip extra).
@@ -30,7 +31,7 @@ class Suite:
     tasks: tuple[str, ...] = ()
     agents: tuple[str, ...] = ("random",)
     episodes: int = 2
-    env_kwargs: dict = field(default_factory=dict)
+    env_kwargs: dict[str, dict] = field(default_factory=dict)
     perf: tuple[str, ...] = ()
     requires: str | None = None
 
@@ -41,6 +42,7 @@ SMOKE_TASKS = (
     "vpt_gym/quadruped-walk-v0",
     "vpt_gym/stickman-stand-v0",
     "vpt_gym/kitchen-microwave-v0",
+    "vpt_gym/Crafter-v1",
 )
 
 SUITES: dict[str, Suite] = {
@@ -53,7 +55,7 @@ SUITES: dict[str, Suite] = {
             tasks=SMOKE_TASKS,
             agents=("random",),
             episodes=2,
-            env_kwargs={"render_quality": "fast"},
+            env_kwargs={"dmc": {"render_quality": "fast"}, "crafter": {"length": 1000}},
             perf=("minerl_wrapper_overhead",),
         ),
         Suite(
@@ -80,6 +82,14 @@ SUITES: dict[str, Suite] = {
         ),
     )
 }
+
+
+def env_kwargs_for(suite: Suite, env_id: str) -> dict:
+    """The suite's ``gym.make`` keyword arguments for ``env_id`` (by the id's env family)."""
+    from vpt_gym.registration import ENV_TABLE
+
+    family = next((e.family for e in ENV_TABLE if e.id == env_id), None)
+    return dict(suite.env_kwargs.get(family, {})) if family else {}
 
 
 def get_suite(name: str) -> Suite:

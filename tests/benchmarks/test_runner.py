@@ -110,3 +110,15 @@ def test_dm_control_cell_has_normalized_scores_and_a_video(tmp_path):
     assert cell["lengths"] == [500, 500]
     assert cell["normalized"] == pytest.approx([(r - 150) / (970 - 150) for r in cell["returns"]])
     assert (tmp_path / "v.gif").stat().st_size > 0 and cell["video"] == "v.gif"
+
+
+def test_crafter_cell_records_achievements_and_the_report_shows_the_crafter_score(tmp_path):
+    suite = Suite(name="c", description="", tasks=("vpt_gym/Crafter-v1",), episodes=2,
+                  env_kwargs={"crafter": {"length": 60}, "dmc": {"render_quality": "fast"}})
+    results = runner.run_suite(suite, tmp_path, seed=1, videos=False)
+    cell = results.cells["vpt_gym/Crafter-v1|random"]
+    assert cell["env_kwargs"] == {"length": 60}  # only the crafter family's kwargs
+    assert len(cell["achievements"]) == 2 and all(isinstance(a, list) for a in cell["achievements"])
+    assert all(n <= 60 for n in cell["lengths"])
+    md = (tmp_path / "results.md").read_text()
+    assert "## Crafter" in md and "DreamerV3 14.5%" in md
