@@ -15,8 +15,40 @@ def _minerl_wrapper_overhead(quick: bool) -> list[dict[str, Any]]:
     return measure(calls=300 if quick else 2000)
 
 
+def _dmc_speed(quick: bool) -> list[dict[str, Any]]:
+    from benchmarks.dmc_speed import measure
+
+    return measure(["walker", "cheetah", "quadruped"], calls=20 if quick else 200, repeats=2 if quick else 3)
+
+
+def _crafter_speed(quick: bool) -> list[dict[str, Any]]:
+    from benchmarks.crafter_speed import measure
+
+    return measure(calls=200 if quick else 500, repeats=2 if quick else 3)
+
+
+def _vpt_policy_speed(quick: bool) -> list[dict[str, Any]]:
+    from benchmarks.vpt_policy_speed import measure
+
+    if quick:  # the tiny preset: checks the machinery in seconds; use --full-perf for the 1x figures
+        return measure(preset="tiny", steps=5, warmup=1, no_cache_steps=1, accuracy_steps=4)
+    return measure(preset="1x")
+
+
+def _world_model_speed(quick: bool) -> list[dict[str, Any]]:
+    from benchmarks.world_model_speed import measure
+
+    if quick:
+        return measure(configs=("small",), batch=4, length=16, steps=1)
+    return measure()
+
+
 MEASUREMENTS: dict[str, Callable[[bool], list[dict[str, Any]]]] = {
     "minerl_wrapper_overhead": _minerl_wrapper_overhead,
+    "dmc_speed": _dmc_speed,
+    "crafter_speed": _crafter_speed,
+    "vpt_policy_speed": _vpt_policy_speed,
+    "world_model_speed": _world_model_speed,
 }
 
 

@@ -56,7 +56,8 @@ SUITES: dict[str, Suite] = {
             agents=("random",),
             episodes=2,
             env_kwargs={"dmc": {"render_quality": "fast"}, "crafter": {"length": 1000}},
-            perf=("minerl_wrapper_overhead",),
+            perf=("minerl_wrapper_overhead", "dmc_speed", "crafter_speed", "vpt_policy_speed",
+                  "world_model_speed"),
         ),
         Suite(
             name="genrl-dmc",
@@ -77,8 +78,9 @@ SUITES: dict[str, Suite] = {
         Suite(
             name="perf",
             description="the performance figures of every component, ratios against baselines "
-            "measured in the same run",
-            perf=("minerl_wrapper_overhead",),
+            "measured in the same run (add --full-perf for the published-size figures)",
+            perf=("minerl_wrapper_overhead", "dmc_speed", "crafter_speed", "vpt_policy_speed",
+                  "world_model_speed"),
         ),
     )
 }

@@ -156,7 +156,50 @@ def _run(target: Any, *args: Any) -> dict:
     return result
 
 
+def measure(
+    configs: tuple[str, ...] = ("official", "small"),
+    impls: tuple[str, ...] = ("baseline", "ours"),
+    batch: int = 16,
+    length: int = 64,
+    steps: int = 3,
+    threads: int = 2,
+) -> list[dict[str, Any]]:
+    """Training-step time and peak RSS per (config, implementation), each in a fresh process, with the
+    speed-up over the reference-style baseline of the same run and over the spec's reference time."""
+    rows: list[dict[str, Any]] = []
+    for config in configs:
+        results = {impl: _run(_time_training, config, impl, batch, length, steps, threads) for impl in impls}
+        for impl, r in results.items():
+            s = r["s_per_step"]
+            rows.append({
+                "config": config,
+                "impl": impl,
+                "batch": f"{batch}x{length}",
+                "threads": threads,
+                "s_per_step": s,
+                "steps_per_s": 1 / s,
+                "peak_rss_mb": r["peak_rss_mb"],
+                "vs_baseline": results["baseline"]["s_per_step"] / s if "baseline" in results else None,
+                "vs_spec_reference": REFERENCE_S_PER_STEP[config] / s if (batch, length) == (16, 64) else None,
+            })
+    return rows
+
+
+def measure_store_memory(episode_counts: tuple[int, ...] = (8, 32)) -> list[dict[str, Any]]:
+    """Peak RSS of sampling 20 batches of 16x64 from stores of growing size (fresh process each)."""
+    rows = []
+    for n in episode_counts:
+        with tempfile.TemporaryDirectory() as tmp:
+            _run(_make_dataset, tmp, n, 501)
+            r = _run(_store_memory, tmp, 16, 64, 20)
+        rows.append({"episodes": n, "steps": n * 501, "peak_rss_mb": r["peak_rss_mb"],
+                     "ms_per_batch": r["ms_per_batch"], "files_opened": r["files_opened"]})
+    return rows
+
+
 def main() -> None:
+    from benchmarks.timing import print_table
+
     parser = argparse.ArgumentParser(description="GenRL world-model training speed and memory")
     parser.add_argument("--configs", nargs="+", default=["official", "small"], choices=["official", "small"])
     parser.add_argument("--impls", nargs="+", default=["baseline", "ours"], choices=["baseline", "ours"])
@@ -170,25 +213,12 @@ def main() -> None:
 
     print(f"World-model training, batch {args.batch} x length {args.length}, {args.threads} threads, "
           f"median of {args.steps} steps")
-    print(f"{'config':<9} {'impl':<9} {'s/step':>8} {'steps/s':>8} {'peak RSS MB':>12} {'vs baseline':>12} "
-          f"{'vs spec ref':>12}")
-    for config in args.configs:
-        results = {impl: _run(_time_training, config, impl, args.batch, args.length, args.steps, args.threads)
-                   for impl in args.impls}
-        for impl, r in results.items():
-            s = r["s_per_step"]
-            vs_base = f"{results['baseline']['s_per_step'] / s:.2f}x" if "baseline" in results else "-"
-            ref = (f"{REFERENCE_S_PER_STEP[config] / s:.2f}x" if (args.batch, args.length) == (16, 64) else "-")
-            print(f"{config:<9} {impl:<9} {s:>8.3f} {1 / s:>8.3f} {r['peak_rss_mb']:>12.0f} {vs_base:>12} "
-                  f"{ref:>12}")
+    rows = measure(tuple(args.configs), tuple(args.impls), args.batch, args.length, args.steps, args.threads)
+    print_table(rows, list(rows[0]))
     if args.store_episodes:
         print("\nEpisode store sampling in a fresh process (batch 16 x 64, 20 batches, cache 8 episodes)")
-        print(f"{'episodes':>9} {'steps':>9} {'peak RSS MB':>12} {'ms/batch':>9} {'files opened':>13}")
-        for n in args.store_episodes:
-            with tempfile.TemporaryDirectory() as tmp:
-                _run(_make_dataset, tmp, n, 501)
-                r = _run(_store_memory, tmp, 16, 64, 20)
-            print(f"{n:>9} {n * 501:>9} {r['peak_rss_mb']:>12.0f} {r['ms_per_batch']:>9.1f} {r['files_opened']:>13}")
+        store = measure_store_memory(tuple(args.store_episodes))
+        print_table(store, list(store[0]))
 
 
 if __name__ == "__main__":
