@@ -11,6 +11,8 @@ EXTRAS = {
     "ray": ["ray>=2.9"],
     # Crafter, a 2D Minecraft-like tech tree (opensimplex 0.3: resets 4x faster than newer releases)
     "crafter": ["crafter==1.8.3", "opensimplex==0.3"],
+    # real vision-language models (CLIP, SigLIP, X-CLIP) for GenRL prompts; weights from a local folder or the HF cache
+    "vlm": ["transformers>=5.0,<6"],
     # the benchmark report: plots and videos
     "bench": ["matplotlib>=3.7", "imageio>=2.30"],
     "dev": ["pytest>=8", "hypothesis>=6.100", "imageio>=2.30"],

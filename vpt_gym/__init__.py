@@ -53,6 +53,8 @@ _LAZY: dict[str, str] = {
     "EpisodeStore": "agents.genrl.episodes",
     "Connector": "agents.genrl.connector",
     "ConnectorConfig": "agents.genrl.connector",
+    "load_vlm": "agents.genrl.vlm",
+    "load_official_genrl": "agents.genrl.official",
     # env adapters
     "MineRLCompat": "vpt_gym.envs.minerl",
 }
