@@ -55,6 +55,8 @@ _LAZY: dict[str, str] = {
     "ConnectorConfig": "agents.genrl.connector",
     "load_vlm": "agents.genrl.vlm",
     "load_official_genrl": "agents.genrl.official",
+    "KLPPO": "agents.sb3.kl_ppo",
+    "VPTActorCriticPolicy": "agents.sb3.vpt_policy",
     # env adapters
     "MineRLCompat": "vpt_gym.envs.minerl",
 }
