@@ -15,7 +15,7 @@ EXTRAS = {
     "vlm": ["transformers>=5.0,<6"],
     # the benchmark report: plots and videos
     "bench": ["matplotlib>=3.7", "imageio>=2.30"],
-    "dev": ["pytest>=8", "hypothesis>=6.100", "imageio>=2.30"],
+    "dev": ["pytest>=8", "hypothesis>=6.100", "imageio>=2.30", "tensorboard>=2.14"],
 }
 
 setup(
