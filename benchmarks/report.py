@@ -157,6 +157,8 @@ def write_report(results: ResultsFile, out_dir: str | Path) -> Path:
             lines += ["", "## Videos", "", "First episode of each cell (every 2nd frame): "
                       + ", ".join(f"[{v}](videos/{v})" for v in sorted(videos))]
     lines += _crafter_section(cells)
+    for name, result in results.pipelines.items():
+        lines += ["", f"## Pipeline: {name}", ""] + list(result["table"])
     skipped = results.data.get("skipped_cells", {})
     if skipped:
         lines += ["", "## Skipped", ""] + [f"- `{key}`: {why}" for key, why in sorted(skipped.items())]

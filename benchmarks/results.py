@@ -4,7 +4,8 @@ Layout::
 
     {"meta": {...versions, machine, suite...},
      "cells": {"<env id>|<agent>": {"returns": [...], "lengths": [...], "seeds": [...], ...}},
-     "perf": {"<measurement>": [rows...]}}
+     "perf": {"<measurement>": [rows...]},
+     "pipelines": {"<pipeline>": {"table": [Markdown lines], "results": {...}}}}
 
 A cell or a perf measurement that is already in the file is never recomputed, so an interrupted run
 resumes where it stopped.
@@ -40,6 +41,7 @@ class ResultsFile:
             self.data = {"meta": meta, "cells": {}, "perf": {}}
         self.data.setdefault("cells", {})
         self.data.setdefault("perf", {})
+        self.data.setdefault("pipelines", {})
 
     @property
     def cells(self) -> dict[str, dict[str, Any]]:
@@ -55,6 +57,14 @@ class ResultsFile:
 
     def put_cell(self, key: str, cell: dict[str, Any]) -> None:
         self.cells[key] = cell
+        self.save()
+
+    @property
+    def pipelines(self) -> dict[str, dict[str, Any]]:
+        return self.data["pipelines"]
+
+    def put_pipeline(self, name: str, result: dict[str, Any]) -> None:
+        self.pipelines[name] = result
         self.save()
 
     def put_perf(self, name: str, rows: list[dict[str, Any]]) -> None:

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 import vpt_gym
 from benchmarks.agents import make_agent
 from benchmarks.perf import run_measurement
+from benchmarks.pipelines import run_pipeline
 from benchmarks.results import ResultsFile, cell_key
 from benchmarks.suites import Suite, env_kwargs_for
 from benchmarks.timing import machine_description
@@ -176,7 +177,8 @@ def run_suite(
     if unknown:
         raise KeyError(f"Unknown task(s) {unknown}; valid ids: {', '.join(vpt_gym.env_ids())}")
     cells = [(t, a) for t in task_list for a in (agents or suite.agents)]
-    with tqdm(total=len(cells) + len(suite.perf), desc=f"suite {suite.name}", unit="cell") as bar:
+    total = len(cells) + len(suite.perf) + len(suite.pipelines)
+    with tqdm(total=total, desc=f"suite {suite.name}", unit="cell") as bar:
         for env_id, agent in cells:
             key = cell_key(env_id, agent)
             if results.has_cell(key, n_episodes):
@@ -194,6 +196,10 @@ def run_suite(
                 continue
             results.data.get("skipped_cells", {}).pop(key, None)
             results.put_cell(key, cell)
+            bar.update(1)
+        for name in suite.pipelines:
+            if name not in results.pipelines:
+                results.put_pipeline(name, run_pipeline(name, out, quick_perf))
             bar.update(1)
         for name in suite.perf:
             if name not in results.perf:

@@ -22,6 +22,7 @@ class Suite:
     :param env_kwargs: keyword arguments for ``gym.make``, per env family (``"dmc"``, ``"kitchen"``,
         ``"crafter"``, ...; see :data:`vpt_gym.registration.ENV_TABLE`).
     :param perf: performance measurements to run (names of :data:`benchmarks.perf.MEASUREMENTS`).
+    :param pipelines: end-to-end train-and-evaluate runs (names of :data:`benchmarks.pipelines.PIPELINES`).
     :param requires: a module that must be importable for the suite to run (else it is skipped with
         a message naming the pip extra).
     """
@@ -33,6 +34,7 @@ class Suite:
     episodes: int = 2
     env_kwargs: dict[str, dict] = field(default_factory=dict)
     perf: tuple[str, ...] = ()
+    pipelines: tuple[str, ...] = ()
     requires: str | None = None
 
 
@@ -58,6 +60,7 @@ SUITES: dict[str, Suite] = {
             env_kwargs={"dmc": {"render_quality": "fast"}, "crafter": {"length": 1000}},
             perf=("minerl_wrapper_overhead", "dmc_speed", "crafter_speed", "vpt_policy_speed",
                   "world_model_speed"),
+            pipelines=("genrl_end_to_end",),
         ),
         Suite(
             name="genrl-dmc",

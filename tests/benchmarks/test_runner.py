@@ -94,13 +94,31 @@ def test_domain_scores_and_report_with_published_column(tmp_path):
     assert (tmp_path / "plots" / "normalized_by_domain.png").stat().st_size > 1000
 
 
-def test_every_suite_names_known_agents_and_measurements():
+def test_every_suite_names_known_agents_measurements_and_pipelines():
     from benchmarks.agents import AGENTS
     from benchmarks.perf import MEASUREMENTS
+    from benchmarks.pipelines import PIPELINES
 
     for suite in SUITES.values():
         assert set(suite.agents) <= set(AGENTS), suite.name
         assert set(suite.perf) <= set(MEASUREMENTS), suite.name
+        assert set(suite.pipelines) <= set(PIPELINES), suite.name
+
+
+def test_pipeline_results_are_stored_reported_and_not_rerun(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_pipeline(name, out_dir, quick):
+        calls.append((name, quick))
+        return {"table": ["| policy | return |", "|---|---|", "| genrl | 7.0 |"], "results": {"x": 1}}
+
+    monkeypatch.setattr(runner, "run_pipeline", fake_pipeline)
+    suite = Suite(name="p", description="", pipelines=("genrl_end_to_end",))
+    runner.run_suite(suite, tmp_path)
+    runner.run_suite(suite, tmp_path)
+    assert calls == [("genrl_end_to_end", True)]
+    md = (tmp_path / "results.md").read_text()
+    assert "## Pipeline: genrl_end_to_end" in md and "| genrl | 7.0 |" in md
 
 
 def test_dm_control_cell_has_normalized_scores_and_a_video(tmp_path):
