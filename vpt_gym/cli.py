@@ -36,10 +36,36 @@ def _bench_run(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _idm_add_arguments(parser: argparse.ArgumentParser) -> None:
+    from agents.vpt.cli import idm_add_arguments
+
+    idm_add_arguments(parser)
+
+
+def _idm_run(args: argparse.Namespace) -> int:
+    from agents.vpt.cli import idm_run
+
+    return idm_run(args)
+
+
+def _bc_add_arguments(parser: argparse.ArgumentParser) -> None:
+    from agents.vpt.cli import bc_add_arguments
+
+    bc_add_arguments(parser)
+
+
+def _bc_run(args: argparse.Namespace) -> int:
+    from agents.vpt.cli import bc_run
+
+    return bc_run(args)
+
+
 # name -> (help, add_arguments, run)
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "envs": ("list the registered environment ids", _envs_add_arguments, _envs_run),
     "bench": ("run a benchmark suite and write its report", _bench_add_arguments, _bench_run),
+    "idm": ("train, evaluate and pseudo-label with VPT's inverse dynamics model", _idm_add_arguments, _idm_run),
+    "bc": ("behavioural cloning / fine-tuning of a VPT policy on labelled video", _bc_add_arguments, _bc_run),
 }
 
 
