@@ -261,6 +261,47 @@ def load_safetensors(path: PathLike, device: str | torch.device = "cpu") -> dict
         raise CheckpointError(f"{p}: truncated or corrupt safetensors file ({e})") from e
 
 
+def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split ``optimizer.state_dict()`` into tensors (``"<param id>.<name>"``) and a JSON-able rest."""
+    sd = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    plain: dict[str, dict[str, Any]] = {}
+    for pid, entry in sd["state"].items():
+        plain[str(pid)] = {}
+        for name, value in entry.items():
+            if torch.is_tensor(value):
+                tensors[f"{pid}.{name}"] = value
+            else:
+                plain[str(pid)][name] = value
+    groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in sd["param_groups"]]
+    return tensors, {"param_groups": groups, "state": plain}
+
+
+def optimizer_from_tensors(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], plain: dict[str, Any], source: str
+) -> None:
+    """Inverse of :func:`optimizer_to_tensors`; the parameter groups must match ``optimizer``'s."""
+    current = optimizer.state_dict()["param_groups"]
+    groups = plain.get("param_groups")
+    if not isinstance(groups, list) or [g.get("params") for g in groups] != [g["params"] for g in current]:
+        raise CheckpointError(
+            f"{source}: optimizer parameter groups do not match the model's "
+            f"({[len(g['params']) for g in current]} parameters per group expected)"
+        )
+    state: dict[int, dict[str, Any]] = {int(pid): dict(entry) for pid, entry in plain.get("state", {}).items()}
+    for key, value in tensors.items():
+        pid, _, name = key.partition(".")
+        state.setdefault(int(pid), {})[name] = value
+    for g, c in zip(groups, current):  # JSON turned tuples (betas) into lists
+        for k, v in c.items():
+            if isinstance(v, tuple) and isinstance(g.get(k), list):
+                g[k] = tuple(g[k])
+    try:
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
+    except (ValueError, KeyError, RuntimeError) as e:
+        raise CheckpointError(f"{source}: optimizer state does not fit the optimizer ({e})") from e
+
+
 def sha256_file(path: PathLike, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file."""
     h = hashlib.sha256()

@@ -21,7 +21,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from agents.checkpoints import CheckpointError
+from agents.checkpoints import CheckpointError, optimizer_from_tensors, optimizer_to_tensors
 from agents.genrl.connector import Connector, ConnectorConfig, make_connector_optimizer
 from agents.genrl.world_model import WorldModel, WorldModelConfig, make_optimizer
 
@@ -48,15 +48,13 @@ class TrainingState:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def _module_tensors(prefix: str, module: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict, list]:
+def _module_tensors(prefix: str, module: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
+    """The module's weights under ``<prefix>/`` and its optimizer's tensors under ``<prefix>_optim/``, plus
+    the optimizer's JSON-able rest (hyper-parameters, step counts)."""
     tensors = {f"{prefix}/{k}": v.detach().contiguous() for k, v in module.state_dict().items()}
-    opt_state = optimizer.state_dict()
-    for idx, state in opt_state["state"].items():
-        for key, value in state.items():
-            tensors[f"{prefix}_optim/{idx}/{key}"] = torch.as_tensor(value).detach().contiguous()
-    groups = [{k: v for k, v in g.items() if k != "params"} | {"params": list(g["params"])}
-              for g in opt_state["param_groups"]]
-    return tensors, groups
+    opt_tensors, opt_plain = optimizer_to_tensors(optimizer)
+    tensors.update({f"{prefix}_optim/{k}": v.detach().contiguous() for k, v in opt_tensors.items()})
+    return tensors, opt_plain
 
 
 def save_checkpoint(
@@ -70,13 +68,13 @@ def save_checkpoint(
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tensors, groups = _module_tensors("model", state.model, state.optimizer)
+    tensors, optim = _module_tensors("model", state.model, state.optimizer)
     meta: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
         "config": state.model.config.to_dict(),
         "step": int(state.step),
-        "optim_param_groups": groups,
+        "optim": optim,
         "numpy_rng": state.rng.bit_generator.state if state.rng is not None else None,
         "connector_config": None,
         "extra": extra or {},
@@ -84,10 +82,10 @@ def save_checkpoint(
     if state.connector is not None:
         if state.connector_optimizer is None:
             raise ValueError("a connector checkpoint needs its optimizer too (connector_optimizer is None)")
-        more, cgroups = _module_tensors("connector", state.connector, state.connector_optimizer)
+        more, connector_optim = _module_tensors("connector", state.connector, state.connector_optimizer)
         tensors.update(more)
         meta["connector_config"] = state.connector.config.to_dict()
-        meta["connector_optim_param_groups"] = cgroups
+        meta["connector_optim"] = connector_optim
     tensors["rng/torch"] = torch.get_rng_state()
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata={"vpt_gym": json.dumps(meta)})
@@ -123,17 +121,14 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _restore(path: Path, prefix: str, module: nn.Module, optimizer: torch.optim.Optimizer,
-             tensors: dict[str, torch.Tensor], groups: list) -> None:
+             tensors: dict[str, torch.Tensor], optim: dict[str, Any]) -> None:
     sd = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + "/")}
     missing, unexpected = module.load_state_dict(sd, strict=False)
     if missing or unexpected:
         raise CheckpointError(f"{path}: {prefix} weights do not match: missing {missing}, unexpected {unexpected}")
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith(prefix + "_optim/"):
-            _, idx, name = key.split("/", 2)
-            state.setdefault(int(idx), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": groups})
+    opt_prefix = prefix + "_optim/"
+    opt_tensors = {k[len(opt_prefix):]: v for k, v in tensors.items() if k.startswith(opt_prefix)}
+    optimizer_from_tensors(optimizer, opt_tensors, optim, str(path))
 
 
 def load_checkpoint(path: str | os.PathLike, restore_rng: bool = True) -> TrainingState:
@@ -151,12 +146,12 @@ def load_checkpoint(path: str | os.PathLike, restore_rng: bool = True) -> Traini
         raise CheckpointError(f"{path} is corrupt: {err}") from err
     model = WorldModel(WorldModelConfig.from_dict(meta["config"]))
     optimizer = make_optimizer(model)
-    _restore(path, "model", model, optimizer, tensors, meta["optim_param_groups"])
+    _restore(path, "model", model, optimizer, tensors, meta["optim"])
     connector = connector_optimizer = None
     if meta.get("connector_config") is not None:
         connector = Connector(ConnectorConfig.from_dict(meta["connector_config"]))
         connector_optimizer = make_connector_optimizer(connector)
-        _restore(path, "connector", connector, connector_optimizer, tensors, meta["connector_optim_param_groups"])
+        _restore(path, "connector", connector, connector_optimizer, tensors, meta["connector_optim"])
     if restore_rng:
         torch.set_rng_state(tensors["rng/torch"])
     rng = None

@@ -42,10 +42,19 @@ from typing import Any
 import torch
 from torch import nn
 
-from agents.checkpoints import CheckpointError, PathLike, load_json, load_safetensors, save_json, save_safetensors
+from agents.checkpoints import (
+    CheckpointError,
+    PathLike,
+    load_json,
+    load_safetensors,
+    optimizer_from_tensors,
+    optimizer_to_tensors,
+    save_json,
+    save_safetensors,
+)
 from agents.vpt.io import load_pretrained, save_pretrained
 
-__all__ = ["make_logger", "check_resumable", "prefetch", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "optimizer_to_files", "optimizer_from_files"]
+__all__ = ["make_logger", "check_resumable", "prefetch", "save_checkpoint", "load_checkpoint", "latest_checkpoint"]
 
 CHECKPOINTS = "checkpoints"
 LATEST = "latest"
@@ -54,49 +63,6 @@ OPTIMIZER_TENSORS = "optimizer.safetensors"
 OPTIMIZER_JSON = "optimizer.json"
 EXTRA_TENSORS = "extra.safetensors"
 _PLACEHOLDER = "__placeholder__"
-
-
-def optimizer_to_files(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Split ``optimizer.state_dict()`` into tensors (``"<param id>.<name>"``) and a JSON-able rest."""
-    sd = optimizer.state_dict()
-    tensors: dict[str, torch.Tensor] = {}
-    plain: dict[str, dict[str, Any]] = {}
-    for pid, entry in sd["state"].items():
-        plain[str(pid)] = {}
-        for name, value in entry.items():
-            if torch.is_tensor(value):
-                tensors[f"{pid}.{name}"] = value
-            else:
-                plain[str(pid)][name] = value
-    groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in sd["param_groups"]]
-    return tensors, {"param_groups": groups, "state": plain}
-
-
-def optimizer_from_files(
-    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], plain: dict[str, Any], source: str
-) -> None:
-    """Inverse of :func:`optimizer_to_files`; the parameter groups must match ``optimizer``'s."""
-    current = optimizer.state_dict()["param_groups"]
-    groups = plain.get("param_groups")
-    if not isinstance(groups, list) or [g.get("params") for g in groups] != [g["params"] for g in current]:
-        raise CheckpointError(
-            f"{source}: optimizer parameter groups do not match the model's "
-            f"({[len(g['params']) for g in current]} parameters per group expected)"
-        )
-    state: dict[int, dict[str, Any]] = {int(pid): dict(entry) for pid, entry in plain.get("state", {}).items()}
-    for key, value in tensors.items():
-        if key == _PLACEHOLDER:
-            continue
-        pid, _, name = key.partition(".")
-        state.setdefault(int(pid), {})[name] = value
-    for g, c in zip(groups, current):  # JSON turned tuples (betas) into lists
-        for k, v in c.items():
-            if isinstance(v, tuple) and isinstance(g.get(k), list):
-                g[k] = tuple(g[k])
-    try:
-        optimizer.load_state_dict({"state": state, "param_groups": groups})
-    except (ValueError, KeyError, RuntimeError) as e:
-        raise CheckpointError(f"{source}: optimizer state does not fit the optimizer ({e})") from e
 
 
 def save_checkpoint(
@@ -126,7 +92,7 @@ def save_checkpoint(
     if tmp.exists():
         shutil.rmtree(tmp)
     save_pretrained(model, tmp)
-    tensors, plain = optimizer_to_files(optimizer)
+    tensors, plain = optimizer_to_tensors(optimizer)
     # a file with no tensors cannot be read back by safetensors: an optimizer that has not stepped yet
     # has no state, so a placeholder entry keeps the file valid
     save_safetensors(tmp / OPTIMIZER_TENSORS, {_PLACEHOLDER: torch.zeros(1), **tensors})
@@ -172,9 +138,9 @@ def load_checkpoint(
         raise CheckpointError(f"{path}: the checkpoint's config {saved.config} differs from the model's {model.config}")
     model.load_state_dict(saved.state_dict())
     if optimizer is not None:
-        optimizer_from_files(
-            optimizer, load_safetensors(path / OPTIMIZER_TENSORS), load_json(path / OPTIMIZER_JSON), str(path)
-        )
+        tensors = load_safetensors(path / OPTIMIZER_TENSORS)
+        tensors.pop(_PLACEHOLDER, None)
+        optimizer_from_tensors(optimizer, tensors, load_json(path / OPTIMIZER_JSON), str(path))
     extra = load_safetensors(path / EXTRA_TENSORS)
     if "torch_rng_state" in extra:
         torch.set_rng_state(extra.pop("torch_rng_state"))
