@@ -46,7 +46,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import math
-import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -57,9 +56,10 @@ import numpy as np
 import torch
 
 from agents.vpt.config import POLICY_PRESETS
-from agents.vpt.contractor import ContractorFormatError, ContractorPair, find_pairs, read_pair
+from agents.vpt.contractor import ContractorFormatError, ContractorPair, read_pair, resolve_pairs
 from agents.vpt.policy import VPTPolicyNet
 from agents.vpt.training_run import (
+    build_network,
     check_resumable,
     latest_checkpoint,
     load_checkpoint,
@@ -355,31 +355,9 @@ class BCResult:
     final_dir: Path | None = None
 
 
-def _pairs(data: str | Sequence[str], labels: str | None = None) -> list[ContractorPair]:
-    if isinstance(data, (str, os.PathLike)):
-        if not Path(data).is_dir():
-            raise FileNotFoundError(f"data directory {str(data)!r} does not exist")
-        pairs, _ = find_pairs(data, labels_root=labels)
-    else:
-        pairs = [ContractorPair.of(p) for p in data]
-    if not pairs:
-        raise ValueError(f"no labelled pairs (.mp4 + .jsonl) found in {data!r}")
-    return pairs
-
-
 def build_policy(policy: str, init_from: str | None, seed: int) -> VPTPolicyNet:
     """A fresh policy from a preset (initialised with ``seed``) or a pretrained one to fine-tune."""
-    if init_from is not None:
-        from agents.vpt.io import from_pretrained
-
-        net = from_pretrained(init_from)
-        if not isinstance(net, VPTPolicyNet):
-            raise ValueError(f"init_from={init_from!r} holds a {type(net).__name__}, not a VPT policy")
-        return net.train()
-    if policy not in POLICY_PRESETS:
-        raise ValueError(f"unknown VPT policy preset {policy!r}; known: {sorted(POLICY_PRESETS)} (or use init_from=)")
-    torch.manual_seed(seed)
-    return VPTPolicyNet(policy).train()
+    return build_network(VPTPolicyNet, "VPT policy", POLICY_PRESETS, policy, init_from, seed)
 
 
 #: Settings that decide the data order and the network: a resumed run must keep them.
@@ -398,8 +376,8 @@ def train_bc(config: BCConfig) -> BCResult:
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(config.device)
-    pairs = _pairs(config.data, config.labels)
-    val_pairs = _pairs(config.val_data) if config.val_data is not None else []
+    pairs = resolve_pairs(config.data, config.labels)
+    val_pairs = resolve_pairs(config.val_data) if config.val_data is not None else []
     policy = build_policy(config.policy, config.init_from, config.seed).to(device)
     chunk_len = config.chunk_len or policy.config.timesteps
     params = trainable_parameters(policy)  # one list for the optimizer AND the clipping (reference bug fix)

@@ -512,6 +512,21 @@ def find_pairs(
     return pairs, missing
 
 
+
+def resolve_pairs(data: str | os.PathLike | Sequence[str | os.PathLike], labels: str | None = None) -> list[ContractorPair]:
+    """The contractor pairs of a training run: a directory (searched with :func:`find_pairs`, labels
+    optionally from ``labels``) or an explicit list of ``.mp4`` paths. No pair at all is an error.
+    """
+    if isinstance(data, (str, os.PathLike)):
+        if not Path(data).is_dir():
+            raise FileNotFoundError(f"data directory {str(data)!r} does not exist")
+        pairs, _ = find_pairs(data, labels_root=labels)
+    else:
+        pairs = [ContractorPair.of(p) for p in data]
+    if not pairs:
+        raise ValueError(f"no labelled pairs (.mp4 + .jsonl) found in {data!r}")
+    return pairs
+
 def read_pair(
     pair: ContractorPair | str | os.PathLike,
     *,

@@ -71,12 +71,13 @@ import numpy as np
 import torch
 
 from agents.vpt.config import IDM_PRESETS
-from agents.vpt.contractor import ContractorFormatError, ContractorPair, find_pairs, read_pair
+from agents.vpt.contractor import ContractorFormatError, ContractorPair, read_pair, resolve_pairs
 from agents.vpt.idm import IDMNetwork
 from agents.vpt.labelling import label_frames
 from agents.vpt.policy import check_frames
 from agents.vpt.precision import bfloat16_linears
 from agents.vpt.training_run import (
+    build_network,
     check_resumable,
     latest_checkpoint,
     load_checkpoint,
@@ -593,31 +594,9 @@ class IDMTrainingResult:
     final_dir: Path | None = None
 
 
-def _resolve_pairs(data: str | Sequence[str]) -> list[ContractorPair]:
-    if isinstance(data, (str, os.PathLike)) and Path(data).is_dir():
-        pairs, _ = find_pairs(data)
-    elif isinstance(data, (str, os.PathLike)):
-        raise FileNotFoundError(f"data directory {str(data)!r} does not exist")
-    else:
-        pairs = [ContractorPair.of(p) for p in data]
-    if not pairs:
-        raise ValueError(f"no contractor pairs (.mp4 + .jsonl) found in {data!r}")
-    return pairs
-
-
 def build_idm(model: str, init_from: str | None, seed: int) -> IDMNetwork:
     """A fresh IDM from a preset (initialised with ``seed``) or a loaded checkpoint."""
-    if init_from is not None:
-        from agents.vpt.io import from_pretrained
-
-        net = from_pretrained(init_from)
-        if not isinstance(net, IDMNetwork):
-            raise ValueError(f"init_from={init_from!r} holds a {type(net).__name__}, not an IDM")
-        return net.train()
-    if model not in IDM_PRESETS:
-        raise ValueError(f"unknown IDM preset {model!r}; known: {sorted(IDM_PRESETS)} (or use init_from=)")
-    torch.manual_seed(seed)
-    return IDMNetwork(model).train()
+    return build_network(IDMNetwork, "IDM", IDM_PRESETS, model, init_from, seed)
 
 
 def _batch_tensors(batch: list[IDMWindow], device: torch.device) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -641,9 +620,9 @@ def train_idm(config: IDMTrainingConfig) -> IDMTrainingResult:
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(config.device)
-    pairs = _resolve_pairs(config.data)
+    pairs = resolve_pairs(config.data)
     if config.val_data is not None:
-        train_pairs, val_pairs = pairs, _resolve_pairs(config.val_data)
+        train_pairs, val_pairs = pairs, resolve_pairs(config.val_data)
     else:
         train_pairs, val_pairs = split_pairs(pairs, config.val_fraction, config.seed)
     idm = build_idm(config.model, config.init_from, config.seed).to(device)

@@ -52,7 +52,7 @@ from agents.checkpoints import (
     save_json,
     save_safetensors,
 )
-from agents.vpt.io import load_pretrained, save_pretrained
+from agents.vpt.io import from_pretrained, load_pretrained, save_pretrained
 
 __all__ = ["make_logger", "check_resumable", "prefetch", "save_checkpoint", "load_checkpoint", "latest_checkpoint"]
 
@@ -63,6 +63,26 @@ OPTIMIZER_TENSORS = "optimizer.safetensors"
 OPTIMIZER_JSON = "optimizer.json"
 EXTRA_TENSORS = "extra.safetensors"
 _PLACEHOLDER = "__placeholder__"
+
+
+def build_network(
+    cls: type[nn.Module], name: str, presets: Any, preset: str, init_from: str | None, seed: int
+) -> nn.Module:
+    """A fresh ``cls`` network from ``preset`` (initialised with ``seed``), or the pretrained one at
+    ``init_from`` (a directory, an official pair or a released name), which must be a ``cls``.
+
+    :param name: how errors name the network, e.g. ``"VPT policy"``.
+    """
+    if init_from is not None:
+        net = from_pretrained(init_from)
+        if not isinstance(net, cls):
+            article = "an" if name[0] in "AEIOU" else "a"
+            raise ValueError(f"init_from={init_from!r} holds a {type(net).__name__}, not {article} {name}")
+        return net.train()
+    if preset not in presets:
+        raise ValueError(f"unknown {name} preset {preset!r}; known: {sorted(presets)} (or use init_from=)")
+    torch.manual_seed(seed)
+    return cls(preset).train()
 
 
 def save_checkpoint(
