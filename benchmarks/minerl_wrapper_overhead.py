@@ -2,7 +2,7 @@
 
 Run: ``python -m benchmarks.minerl_wrapper_overhead [--calls N]``
 
-The raw env is the in-test double of MineRL 1.0 (tests/support/minerl_double.py), stepped with the
+The raw env is the double of MineRL 1.0 (vpt_gym/envs/minerl_double.py), stepped with the
 equivalent MineRL action dict; a real Minecraft step takes ~50 ms, so the double's step is a much
 harsher baseline than the real env. All figures come from one run.
 """
@@ -17,7 +17,7 @@ import numpy as np
 
 def measure(calls: int = 2000) -> list[dict[str, Any]]:
     from benchmarks.timing import seconds_per_call
-    from tests.support.minerl_double import DoubleFactory
+    from vpt_gym.envs.minerl_double import DoubleFactory
     from vpt_gym.actions import agent_to_env
     from vpt_gym.envs.minerl import MineRLCompat, make
     from wrappers.vpt_action import VPTActionWrapper

@@ -3,7 +3,7 @@
 Only the spaces are MineRL's (spec vpt.md 1.1): the action space is the 24-key ``Dict`` of 23
 ``Discrete(2)`` keys and ``camera = Box(-180, 180, (2,), float32)``, written out here independently of
 ``vpt_gym.actions``; the observation is ``{"pov": (360, 640, 3) uint8}``. The full MineRL 1.0 API double
-(old gym API, crashes, BASALT rules) is ``tests/support/minerl_double.py``.
+(old gym API, crashes, BASALT rules) is ``vpt_gym/envs/minerl_double.py``.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import socket
 import numpy as np
 import pytest
 
-from tests.support.minerl_double import BINARY_KEYS, DoubleFactory
+from vpt_gym.envs.minerl_double import BINARY_KEYS, DoubleFactory
 from vpt_gym.envs.minerl import MineRLCompat
 from wrappers.restart import MineRLRestart, is_recoverable
 

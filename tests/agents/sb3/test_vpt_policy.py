@@ -20,7 +20,7 @@ from agents.sb3 import KLPPO, SequenceRolloutBuffer, VPTActorCriticPolicy, distr
 from agents.vpt.config import POLICY_PRESETS
 from agents.vpt.io import save_pretrained
 from agents.vpt.policy import VPTPolicyNet
-from tests.support.minerl_double import DoubleFactory
+from vpt_gym.envs.minerl_double import DoubleFactory
 
 S = 32  # the tiny preset's frame size
 OBS = gym.spaces.Box(0, 255, (S, S, 3), np.uint8)

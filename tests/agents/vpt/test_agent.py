@@ -119,7 +119,7 @@ def test_plays_a_vpt_wrapped_minerl_env():
     pytest.importorskip("vpt_gym.envs.minerl")
     import vpt_gym  # noqa: F401  (registers the ids)
     from agents.vpt.config import POLICY_PRESETS, PolicyConfig
-    from tests.support.minerl_double import DoubleFactory
+    from vpt_gym.envs.minerl_double import DoubleFactory
 
     cfg = PolicyConfig.from_dict({**POLICY_PRESETS["tiny"].to_dict(), "img_size": 128})
     agent = VPTAgent(VPTPolicyNet(cfg), seed=0)

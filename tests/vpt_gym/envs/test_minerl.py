@@ -11,7 +11,7 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import vpt_gym
-from tests.support.minerl_double import BINARY_KEYS, DoubleFactory
+from vpt_gym.envs.minerl_double import BINARY_KEYS, DoubleFactory
 from vpt_gym.envs.minerl import MineRLCompat, to_gymnasium_space
 from vpt_gym.optional import MissingDependency
 from vpt_gym.registration import MINERL_TASKS

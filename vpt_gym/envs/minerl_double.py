@@ -1,4 +1,9 @@
-"""An in-test double of the MineRL 1.0 environment API (no Java, no Minecraft).
+"""A double of the MineRL 1.0 environment API (no Java, no Minecraft), for tests and benchmarks.
+
+Real MineRL needs a JDK 8 and builds Minecraft at install time, so the adapter's tests and the
+wrapper-overhead benchmark run against this double; it ships with the package so that the installed
+``vpt-gym bench`` can use it. Pass it as ``gym.make("vpt_gym/MineRLBasaltFindCave-v0",
+minerl_factory=DoubleFactory("MineRLBasaltFindCave-v0"))``.
 
 It reproduces what our adapter relies on, as MineRL 1.0 (``minerllabs/minerl`` 8268ee99) behaves:
 
