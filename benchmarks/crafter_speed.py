@@ -20,7 +20,6 @@ Column ``ratio`` = rate / baseline rate measured in the same run (< 1: slower th
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any, Callable
 
 import numpy as np
@@ -125,7 +124,7 @@ def measure(calls: int = 500, repeats: int = 3) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from benchmarks.timing import machine_description, print_table
+    from benchmarks.timing import print_and_save
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=500, help="steps per timed repeat")
@@ -134,10 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     rows = measure(args.calls, args.repeats)
     print(f"Crafter speed, {SIZE}x{SIZE} observations, random actions (median of {args.repeats} repeats)")
-    print_table(rows, list(rows[0]))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"machine": machine_description(), "rows": rows}, f, indent=2)
+    print_and_save(rows, args.json)
 
 
 if __name__ == "__main__":

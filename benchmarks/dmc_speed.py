@@ -18,7 +18,6 @@ Columns ``wrapped/raw`` (< 1 means the wrappers cost time) and ``fast/default`` 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from typing import Any, Callable
 
@@ -101,7 +100,7 @@ def measure(domains: list[str], calls: int = 200, repeats: int = 3) -> list[dict
 
 
 def main(argv: list[str] | None = None) -> None:
-    from benchmarks.timing import machine_description, print_table
+    from benchmarks.timing import print_and_save
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=200, help="agent steps per timed repeat")
@@ -112,10 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = measure(args.domains, args.calls, args.repeats)
     print(f"dm_control pixel speed, {SIZE}x{SIZE}, action repeat {REPEAT}, agent steps/s "
           f"(median of {args.repeats} x {args.calls} steps), MUJOCO_GL={os.environ['MUJOCO_GL']}")
-    print_table(rows, list(rows[0]))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"machine": machine_description(), "rows": rows}, f, indent=2)
+    print_and_save(rows, args.json)
 
 
 if __name__ == "__main__":

@@ -62,3 +62,13 @@ def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
             v = row.get(c, "")
             cells.append(f"{v:.3g}" if isinstance(v, float) else str(v))
         print("| " + " | ".join(cells) + " |")
+
+
+def print_and_save(rows: list[dict[str, Any]], json_path: str | None) -> None:
+    """Print ``rows`` as a table; with ``json_path``, also write them there with the machine's description."""
+    import json
+
+    print_table(rows, list(rows[0]))
+    if json_path:
+        with open(json_path, "w", encoding="utf-8") as f:
+            json.dump({"machine": machine_description(), "rows": rows}, f, indent=2)
