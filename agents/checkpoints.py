@@ -26,6 +26,7 @@ import io
 import json
 import os
 import pickle
+import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -178,13 +179,23 @@ def make_reconstructor(classes: Mapping[str, type]) -> Callable[..., Any]:
     return reconstructor
 
 
+def _load_weights_only(path: Path, map_location: str | torch.device) -> Any:
+    """``torch.load(weights_only=True)``, memory-mapped when the file is in the zip format (every checkpoint
+    saved by torch >= 1.6): the tensors are then read from the page cache while they are copied into the
+    module, instead of being held as a second full copy in process memory (the 4x IDM's ~1.9 GB of weights
+    otherwise peak at about twice that). Legacy-format files are read the plain way."""
+    if zipfile.is_zipfile(path):
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=True)
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
 def load_torch_state_dict(path: PathLike, map_location: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
     """``torch.load(path, weights_only=True)`` with clear errors; the result must be a ``str -> Tensor`` mapping."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"weights file not found: {p}")
     try:
-        obj = torch.load(p, map_location=map_location, weights_only=True)
+        obj = _load_weights_only(p, map_location)
     except pickle.UnpicklingError as e:
         raise CheckpointError(f"{p}: refused or unreadable torch checkpoint (weights_only=True): {e}") from e
     except (RuntimeError, EOFError, ValueError, OSError) as e:

@@ -51,7 +51,7 @@ def measure(calls: int = 2000) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    from benchmarks.timing import machine_description, print_table
+    from benchmarks.timing import machine_description, print_and_save
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
@@ -59,10 +59,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = measure(args.calls)
     print(json.dumps(machine_description()))
-    print_table(rows, ["what", "us_per_step", "ratio_to_raw"])
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(rows, f, indent=2)
+    print_and_save(rows, args.json)
 
 
 if __name__ == "__main__":
