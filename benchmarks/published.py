@@ -35,3 +35,13 @@ CRAFTER_SCORES: dict[str, float] = {
     "DreamerV3": 14.5,
     "human experts": 50.5,
 }
+
+VPT_ITEMS_SOURCE = ("VPT rl-from-early-game-2x, independent rollouts of ~1.5k 10-minute episodes at ~21 FPS "
+                    "(openai/Video-Pre-Training PR #14; spec vpt.md section 8)")
+# item -> % of episodes that obtained it (items of VPT's tech tree that rollout reported)
+VPT_ITEMS: dict[str, float] = {
+    "wooden_pickaxe": 99.93,
+    "stone_pickaxe": 99.65,
+    "iron_pickaxe": 79.59,
+    "diamond": 14.38,
+}

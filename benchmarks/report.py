@@ -19,6 +19,8 @@ from benchmarks.published import (
     GENRL_TABLE1_OVERALL,
     GENRL_TABLE1_SOURCE,
 )
+from benchmarks.item_report import items_section
+from benchmarks.learning_curves import learning_curve_section, pipeline_curves
 from benchmarks.results import ResultsFile
 
 
@@ -114,6 +116,21 @@ def _crafter_section(cells: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _skipped_section(cells: dict[str, str], pipelines: dict[str, str]) -> list[str]:
+    """Skipped cells grouped by reason (one line per reason, naming its cells), then skipped pipelines."""
+    if not cells and not pipelines:
+        return []
+    by_reason: dict[str, list[str]] = defaultdict(list)
+    for key, why in sorted(cells.items()):
+        by_reason[why].append(key)
+    lines = ["", "## Skipped", ""]
+    for why, keys in by_reason.items():
+        shown = ", ".join(f"`{k}`" for k in keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
+        lines.append(f"- {shown}: {why}")
+    lines += [f"- pipeline `{name}`: {why}" for name, why in sorted(pipelines.items())]
+    return lines
+
+
 def write_report(results: ResultsFile, out_dir: str | Path) -> Path:
     """Write ``results.md`` and ``plots/`` into ``out_dir``; return the Markdown file's path."""
     out = Path(out_dir)
@@ -157,11 +174,11 @@ def write_report(results: ResultsFile, out_dir: str | Path) -> Path:
             lines += ["", "## Videos", "", "First episode of each cell (every 2nd frame): "
                       + ", ".join(f"[{v}](videos/{v})" for v in sorted(videos))]
     lines += _crafter_section(cells)
+    lines += items_section(cells, out)
+    lines += learning_curve_section({**cells, **pipeline_curves(results.pipelines)}, out)
     for name, result in results.pipelines.items():
         lines += ["", f"## Pipeline: {name}", ""] + list(result["table"])
-    skipped = results.data.get("skipped_cells", {})
-    if skipped:
-        lines += ["", "## Skipped", ""] + [f"- `{key}`: {why}" for key, why in sorted(skipped.items())]
+    lines += _skipped_section(results.data.get("skipped_cells", {}), results.data.get("skipped_pipelines", {}))
     for name, rows in results.perf.items():
         lines += ["", f"## Performance: {name}", ""] + _perf_table(rows)
     path = out / "results.md"

@@ -15,6 +15,11 @@ MINI = Suite(name="mini", description="test", tasks=("CartPole-v1",), agents=("r
 
 
 def test_runs_cells_writes_report_and_resumes(tmp_path, monkeypatch):
+    import benchmarks.perf as perf
+    from benchmarks.minerl_wrapper_overhead import measure
+
+    # the real measurement with fewer calls: the test checks the plumbing, not the figure
+    monkeypatch.setitem(perf.MEASUREMENTS, "minerl_wrapper_overhead", lambda quick: measure(calls=30))
     results = runner.run_suite(MINI, tmp_path, seed=5)
     data = json.loads((tmp_path / "results.json").read_text())
     cell = data["cells"]["CartPole-v1|random"]
@@ -99,8 +104,12 @@ def test_every_suite_names_known_agents_measurements_and_pipelines():
     from benchmarks.perf import MEASUREMENTS
     from benchmarks.pipelines import PIPELINES
 
+    from benchmarks.agents import AgentOptions, merged_settings
+
     for suite in SUITES.values():
         assert set(suite.agents) <= set(AGENTS), suite.name
+        for agent in suite.agent_settings:
+            merged_settings(suite.agent_settings, AgentOptions(), agent)  # raises on an unknown setting
         assert set(suite.perf) <= set(MEASUREMENTS), suite.name
         assert set(suite.pipelines) <= set(PIPELINES), suite.name
 

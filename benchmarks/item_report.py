@@ -1,0 +1,67 @@
+"""The report section of VPT's item tasks (``vpt-minerl``): per-item success rates per agent, and their plot.
+
+Cells whose env reported ``items`` (:class:`benchmarks.minerl_items.ItemProgress`) get one row per item:
+success rate (% of episodes that obtained it) and the mean step it was first obtained. VPT's published
+rollout numbers are in their own labelled column.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from benchmarks.minerl_items import ITEMS, item_success
+from benchmarks.published import VPT_ITEMS, VPT_ITEMS_SOURCE
+
+
+def plot_items(rates: Mapping[str, Mapping[str, float]], path: Path) -> Path:
+    """Bar groups of success rate (%) per item in tech-tree order, one bar per (task, agent)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(rates)
+    width = 0.8 / max(len(names), 1)
+    x = np.arange(len(ITEMS))
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    for i, name in enumerate(names):
+        ax.bar(x + i * width, [100.0 * rates[name][item] for item in ITEMS], width, label=name)
+    ax.set_xticks(x + width * (len(names) - 1) / 2, [i.replace("_", "\n") for i in ITEMS], fontsize=8)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("success rate (% of episodes)")
+    ax.set_title("VPT item tasks: share of episodes that obtained each item (ours)")
+    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.3), frameon=False)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def items_section(cells: Mapping[str, Mapping[str, Any]], out_dir: Path) -> list[str]:
+    """Markdown lines for every cell with item records (nothing when there is none)."""
+    item_cells = [c for c in cells.values() if c.get("items")]
+    if not item_cells:
+        return []
+    lines = ["", "## VPT item tasks", "",
+             "Ours: share of episodes whose inventory held the item at least once (first step the count was > 0), "
+             "and the mean step it was first obtained. The last column is published, not ours: "
+             f"{VPT_ITEMS_SOURCE}.", "",
+             "| env | agent | episodes | item | success rate (%) | mean first step | published VPT (%) |",
+             "|---|---|---|---|---|---|---|"]
+    rates: dict[str, dict[str, float]] = {}
+    for cell in sorted(item_cells, key=lambda c: (c["env_id"], c["agent"])):
+        success = item_success(list(cell["items"]))
+        agent = cell.get("agent_label", cell["agent"])
+        rates[f"{cell['env_id'].split('/')[-1]} {agent}"] = {k: v["success_rate"] for k, v in success.items()}
+        for item, s in success.items():
+            first = "–" if s["mean_first_step"] is None else f"{s['mean_first_step']:.0f}"
+            pub = VPT_ITEMS.get(item)
+            lines.append(f"| {cell['env_id']} | {agent} | {len(cell['items'])} | {item} | "
+                         f"{100.0 * s['success_rate']:.1f} | {first} | {'–' if pub is None else pub} |")
+    plot_items(rates, Path(out_dir) / "plots" / "minerl_items.png")
+    lines += ["", "![item success rates](plots/minerl_items.png)"]
+    return lines
