@@ -17,7 +17,10 @@ policy being trained ``pi`` and ``pi_ref``, a frozen copy of the policy as it wa
 - **Policies**: any SB3 :class:`ActorCriticPolicy` (``"MlpPolicy"``, ``"CnnPolicy"``...) and policies with
   memory that implement the sequence protocol of :class:`~agents.sb3.vpt_policy.VPTActorCriticPolicy`
   (``is_sequence_policy``, ``chunk_len``, ``initial_memory``, ``step``, ``sequence_distribution``,
-  ``evaluate_actions_sequence``, ``predict_values_sequence``). For those, rollouts go through
+  ``evaluate_actions_sequence``, ``predict_values_sequence``), e.g. VPT's and
+  :class:`~agents.sb3.genrl_policy.GenRLActorCriticPolicy`. A policy whose memory holds the previous action
+  (``memory_uses_actions = True``: GenRL's latent state) gets ``actions=`` in ``sequence_distribution``, so the
+  reference filters the policy's own trajectory. For those, rollouts go through
   :class:`~agents.sb3.sequence_buffer.SequenceRolloutBuffer` (minibatches of whole chunks; ``n_steps`` and
   ``batch_size`` must be multiples of ``chunk_len``) and both ``pi`` and ``pi_ref`` carry their memory
   across steps, rollouts and ``learn`` calls (reset at episode starts).
@@ -41,6 +44,7 @@ Example::
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -57,7 +61,7 @@ from stable_baselines3.common.utils import explained_variance, obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 
-from agents.checkpoints import PathLike
+from agents.checkpoints import PathLike, load_state_dict_strict
 from agents.sb3.sequence_buffer import SequenceRolloutBuffer, select_memory
 
 KLDirection = Literal["ref||policy", "policy||ref"]
@@ -74,6 +78,12 @@ def distribution_kl(p: Distribution, q: Distribution) -> th.Tensor:
         return th.stack([th.distributions.kl_divergence(a, b) for a, b in zip(pd, qd)], dim=1).sum(dim=1)
     kl = th.distributions.kl_divergence(pd, qd)
     return kl.reshape(kl.shape[0], -1).sum(dim=1) if kl.dim() > 1 else kl
+
+
+def _ref_actions(ref: Any, actions: th.Tensor) -> dict[str, th.Tensor]:
+    """``{"actions": actions}`` for a reference whose memory holds the previous action (``memory_uses_actions``,
+    e.g. a GenRL world model's latent state), so that it filters the policy's own trajectory; else ``{}``."""
+    return {"actions": actions} if getattr(ref, "memory_uses_actions", False) else {}
 
 
 class KLPPO(PPO):
@@ -177,19 +187,32 @@ class KLPPO(PPO):
         env: GymEnv | str,
         policy_kwargs: dict[str, Any] | None = None,
         zero_value_head: bool = True,
+        behaviour: Any = None,
         **kwargs: Any,
     ) -> "KLPPO":
-        """A :class:`KLPPO` whose policy and reference start from a pretrained VPT checkpoint.
+        """A :class:`KLPPO` whose policy and reference start from a pretrained VPT or GenRL agent.
 
-        :param name_or_path: a released VPT name (e.g. ``"foundation-model-1x"``), a safetensors directory
-            (``save_pretrained``) or an official ``.model``/``.weights`` pair.
-        :param env: an env with ``(S, S, 3)`` uint8 frames, ``S`` the checkpoint's ``img_size`` (128 for the
-            released models; the ImpalaCNN's dense layer fixes it), and ``MultiDiscrete([8641, 121])`` actions
-            (``vpt_gym``'s MineRL envs).
-        :param policy_kwargs: extra :class:`VPTActorCriticPolicy` kwargs (``chunk_len``...).
-        :param zero_value_head: zero the value head (VPT's RL did).
+        :param name_or_path: VPT: a released name (e.g. ``"foundation-model-1x"``), a safetensors directory
+            (``save_pretrained``) or an official ``.model``/``.weights`` pair. GenRL: a world-model checkpoint
+            (:func:`agents.genrl.checkpoint.save_checkpoint`, or a ``WorldModel``) together with
+            ``behaviour=``, or a :meth:`GenRLActorCriticPolicy.save_pretrained` directory.
+        :param env: VPT: an env with ``(S, S, 3)`` uint8 frames, ``S`` the checkpoint's ``img_size`` (128 for
+            the released models; the ImpalaCNN's dense layer fixes it), and ``MultiDiscrete([8641, 121])``
+            actions (``vpt_gym``'s MineRL envs). GenRL: a dm_control pixel env (64x64 frames, ``Box(-1, 1)``
+            actions of the world model's size, e.g. ``vpt_gym/walker-stand-v0``).
+        :param policy_kwargs: extra :class:`VPTActorCriticPolicy` / :class:`GenRLActorCriticPolicy` kwargs
+            (``chunk_len``, ``value_units``, ``train_world_model``...).
+        :param zero_value_head: zero the value head (VPT's RL did; False resumes a saved GenRL policy's).
+        :param behaviour: GenRL only: the behaviour learned in imagination (a
+            :func:`agents.genrl.behaviour.save_behaviour` file, an ``ActorCritic`` or an ``Actor``).
         :param kwargs: :class:`KLPPO` / PPO arguments (``n_steps``, ``batch_size``, ``learning_rate``...).
         """
+        from agents.sb3.genrl_policy import GenRLActorCriticPolicy
+
+        if behaviour is not None or (
+            isinstance(name_or_path, (str, os.PathLike)) and GenRLActorCriticPolicy.is_pretrained_dir(name_or_path)
+        ):
+            return cls._from_pretrained_genrl(name_or_path, behaviour, env, policy_kwargs, zero_value_head, **kwargs)
         from agents.sb3.vpt_policy import VPTActorCriticPolicy
         from agents.vpt.io import from_pretrained as load_vpt
         from agents.vpt.policy import VPTPolicyNet
@@ -201,6 +224,32 @@ class KLPPO(PPO):
         model.policy_kwargs = {"vpt_config": net.config.to_dict(), **(policy_kwargs or {})}
         model._setup_model()
         model.policy.load_pretrained_weights(net, zero_value_head=zero_value_head)
+        model.reset_reference()
+        return model
+
+    @classmethod
+    def _from_pretrained_genrl(
+        cls, world_model: Any, behaviour: Any, env: GymEnv | str, policy_kwargs: dict[str, Any] | None,
+        zero_value_head: bool, **kwargs: Any,
+    ) -> "KLPPO":
+        """GenRL branch of :meth:`from_pretrained` (world model + behaviour, or a saved policy directory)."""
+        from agents.sb3.genrl_policy import GenRLActorCriticPolicy
+
+        if behaviour is None:
+            source = GenRLActorCriticPolicy.load_pretrained(world_model)
+            arch = source.architecture()
+        else:
+            wm, actor = GenRLActorCriticPolicy.load_sources(world_model, behaviour)
+            arch = GenRLActorCriticPolicy.pretrained_kwargs(wm, actor)
+        model = cls(GenRLActorCriticPolicy, env, _init_setup_model=False, **kwargs)
+        model.policy_kwargs = {**arch, **(policy_kwargs or {})}
+        model._setup_model()
+        if behaviour is None:
+            load_state_dict_strict(model.policy, source.state_dict(), str(world_model))
+            if zero_value_head:
+                model.policy.zero_value_head()
+        else:
+            model.policy.load_pretrained_weights(wm, actor, zero_value_head=zero_value_head)
         model.reset_reference()
         return model
 
@@ -230,7 +279,7 @@ class KLPPO(PPO):
                 starts = th.as_tensor(self._last_episode_starts, dtype=th.bool, device=self.device)
                 actions, values, log_probs, self._last_memory = policy.step(obs_tensor, starts, self._last_memory)
                 _, _, self._last_ref_memory = ref.sequence_distribution(
-                    obs_tensor, starts, self._last_ref_memory, env.num_envs
+                    obs_tensor, starts, self._last_ref_memory, env.num_envs, **_ref_actions(ref, actions)
                 )
             actions = actions.cpu().numpy()
             clipped_actions = actions
@@ -277,7 +326,8 @@ class KLPPO(PPO):
             )
             with th.no_grad():
                 ref_dist, _, _ = ref.sequence_distribution(
-                    data.observations, data.episode_starts, data.ref_memory, data.n_sequences
+                    data.observations, data.episode_starts, data.ref_memory, data.n_sequences,
+                    **_ref_actions(ref, actions),
                 )
         else:
             if type(policy).evaluate_actions is ActorCriticPolicy.evaluate_actions:
