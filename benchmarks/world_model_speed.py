@@ -8,10 +8,17 @@ Two implementations of the same numerics are timed in the same run:
 
 * ``ours``: :func:`agents.genrl.world_model.update` (posteriors of a whole sequence at once since they
   do not depend on h, the GRU input matmul hoisted out of the time loop, channels-last convolutions, the
-  1x1 first transposed conv as a matmul, the RGB transposed conv as conv + pixel shuffle, a fused
-  summed-MSE, multi-tensor Adam);
+  1x1 first transposed conv as a matmul, the even-kernel transposed convs as ordinary convs on stride
+  phases, the image entering once in a space-to-depth "phase" layout that the encoder's first conv reads
+  and the decoder's last conv writes so that the loss never interleaves pixels, a summed squared error
+  with one image-sized buffer and a chunked BLAS sum, multi-tensor Adam);
 * ``baseline``: the reference's structure on the same modules (one posterior/prior/GRU step at a time,
   NCHW convolutions, the plain transposed conv, per-parameter Adam).
+
+With ``--interleaved`` both implementations run in ONE process on the same data and initial weights,
+alternating step by step (the order flips every round), and the medians are compared: on a machine that
+other jobs share, both sides then see the same load, so the ratio is far steadier than that of two
+processes timed one after the other (peak memory is not reported in that mode).
 
 The reference's own timings on this kind of machine (spec section 11: 7.8 s/step official, 0.73 s/step
 small at 16 x 64, fp32, 2 cores) are printed for comparison. A second table shows the episode store's
@@ -76,6 +83,48 @@ def _baseline_update(wm: Any, opt: Any, batch: dict) -> None:
     opt.step()
 
 
+def _make_batch(batch: int, length: int) -> dict:
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    data = {
+        "observation": torch.randint(0, 256, (batch, length, 3, 64, 64), dtype=torch.uint8, generator=g),
+        "action": torch.rand(batch, length, 6, generator=g) * 2 - 1,
+        "reward": torch.rand(batch, length, generator=g),
+        "is_first": torch.zeros(batch, length, dtype=torch.bool),
+    }
+    data["is_first"][:, 0] = True
+    return data
+
+
+def _time_interleaved(config: str, batch: int, length: int, steps: int, threads: int, queue: Any) -> None:
+    """Baseline and ours alternating in one process (same data, same initial weights); medians."""
+    import statistics
+
+    import torch
+
+    from agents.genrl.world_model import WorldModel, WorldModelConfig, make_optimizer, update
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    cfg = WorldModelConfig.official(6) if config == "official" else WorldModelConfig.small(6)
+    ours, base = WorldModel(cfg), WorldModel(cfg)
+    base.load_state_dict(ours.state_dict())
+    ours_opt = make_optimizer(ours)
+    base_opt = torch.optim.Adam(base.parameters(), lr=cfg.lr, eps=cfg.adam_eps, foreach=False)
+    step = {"ours": lambda b: update(ours, ours_opt, b), "baseline": lambda b: _baseline_update(base, base_opt, b)}
+    data = _make_batch(batch, length)
+    for f in step.values():
+        f(data)  # warm-up
+    times: dict[str, list[float]] = {"baseline": [], "ours": []}
+    for i in range(steps):
+        for impl in (("baseline", "ours") if i % 2 == 0 else ("ours", "baseline")):
+            t0 = time.perf_counter()
+            step[impl](data)
+            times[impl].append(time.perf_counter() - t0)
+    queue.put({impl: statistics.median(ts) for impl, ts in times.items()})
+
+
 def _time_training(config: str, impl: str, batch: int, length: int, steps: int, threads: int, queue: Any) -> None:
     import torch
 
@@ -91,14 +140,7 @@ def _time_training(config: str, impl: str, batch: int, length: int, steps: int, 
     else:
         opt = torch.optim.Adam(wm.parameters(), lr=cfg.lr, eps=cfg.adam_eps, foreach=False)
         step = lambda b: _baseline_update(wm, opt, b)
-    g = torch.Generator().manual_seed(0)
-    data = {
-        "observation": torch.randint(0, 256, (batch, length, 3, 64, 64), dtype=torch.uint8, generator=g),
-        "action": torch.rand(batch, length, 6, generator=g) * 2 - 1,
-        "reward": torch.rand(batch, length, generator=g),
-        "is_first": torch.zeros(batch, length, dtype=torch.bool),
-    }
-    data["is_first"][:, 0] = True
+    data = _make_batch(batch, length)
     step(data)  # warm-up
     times = []
     for _ in range(steps):
@@ -185,6 +227,23 @@ def measure(
     return rows
 
 
+def measure_interleaved(
+    configs: tuple[str, ...] = ("official", "small"), batch: int = 16, length: int = 64, steps: int = 6,
+    threads: int = 1,
+) -> list[dict[str, Any]]:
+    """Baseline vs ours alternating in one fresh process per config; median step times and their ratio."""
+    rows: list[dict[str, Any]] = []
+    for config in configs:
+        r = _run(_time_interleaved, config, batch, length, steps, threads)
+        for impl in ("baseline", "ours"):
+            rows.append({
+                "config": config, "impl": impl, "batch": f"{batch}x{length}", "threads": threads,
+                "s_per_step": r[impl], "steps_per_s": 1 / r[impl], "vs_baseline": r["baseline"] / r[impl],
+                "vs_spec_reference": REFERENCE_S_PER_STEP[config] / r[impl] if (batch, length) == (16, 64) else None,
+            })
+    return rows
+
+
 def measure_store_memory(episode_counts: tuple[int, ...] = (8, 32)) -> list[dict[str, Any]]:
     """Peak RSS of sampling 20 batches of 16x64 from stores of growing size (fresh process each)."""
     rows = []
@@ -207,13 +266,19 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=64)
     parser.add_argument("--steps", type=int, default=3, help="timed steps (median reported), after 1 warm-up")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--interleaved", action="store_true",
+                        help="time baseline and ours alternating in one process (steadier on a shared machine)")
     parser.add_argument("--store-episodes", type=int, nargs="*", default=[8, 32],
                         help="dataset sizes (episodes of 501 steps) for the memory table; empty to skip")
     args = parser.parse_args()
 
+    mode = "interleaved in one process" if args.interleaved else "one fresh process each"
     print(f"World-model training, batch {args.batch} x length {args.length}, {args.threads} threads, "
-          f"median of {args.steps} steps")
-    rows = measure(tuple(args.configs), tuple(args.impls), args.batch, args.length, args.steps, args.threads)
+          f"median of {args.steps} steps, {mode}")
+    if args.interleaved:
+        rows = measure_interleaved(tuple(args.configs), args.batch, args.length, args.steps, args.threads)
+    else:
+        rows = measure(tuple(args.configs), tuple(args.impls), args.batch, args.length, args.steps, args.threads)
     print_table(rows, list(rows[0]))
     if args.store_episodes:
         print("\nEpisode store sampling in a fresh process (batch 16 x 64, 20 batches, cache 8 episodes)")

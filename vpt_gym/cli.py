@@ -61,11 +61,25 @@ def _bc_run(args: argparse.Namespace) -> int:
 
 
 # name -> (help, add_arguments, run)
+def _genrl_decode_add_arguments(parser: argparse.ArgumentParser) -> None:
+    from agents.genrl.cli import decode_add_arguments
+
+    decode_add_arguments(parser)
+
+
+def _genrl_decode_run(args: argparse.Namespace) -> int:
+    from agents.genrl.cli import decode_run
+
+    return decode_run(args)
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "envs": ("list the registered environment ids", _envs_add_arguments, _envs_run),
     "bench": ("run a benchmark suite and write its report", _bench_add_arguments, _bench_run),
     "idm": ("train, evaluate and pseudo-label with VPT's inverse dynamics model", _idm_add_arguments, _idm_run),
     "bc": ("behavioural cloning / fine-tuning of a VPT policy on labelled video", _bc_add_arguments, _bc_run),
+    "genrl-decode": ("decode what a trained GenRL connector understood of a text or video prompt into a GIF/MP4",
+                     _genrl_decode_add_arguments, _genrl_decode_run),
 }
 
 

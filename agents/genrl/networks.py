@@ -72,6 +72,23 @@ class ConvEncoder(nn.Module):
         x = self.net(images.contiguous(memory_format=torch.channels_last))
         return x.contiguous().flatten(1)
 
+    def forward_phases(self, phases: torch.Tensor) -> torch.Tensor:
+        """The same embedding from images in phase layout (:func:`image_phases`, (N, 12, 32, 32)).
+
+        A 4x4 stride-2 conv of an image is a 2x2 stride-1 conv of its space-to-depth: tap (2u + a, 2v + b)
+        of colour c becomes tap (u, v) of phase channel a * 6 + b * 3 + c. Same sums, so the same values up
+        to float summation order; it lets the training loss build one image tensor for encoder and target.
+        """
+        if phases.dim() != 4 or tuple(phases.shape[1:]) != (12, 32, 32):
+            raise ValueError(f"ConvEncoder.forward_phases expects (N, 12, 32, 32) phases, got {tuple(phases.shape)}")
+        first = self.net[0]
+        o = first.weight.shape[0]
+        # (o, c, u, a, v, b) -> (o, a, b, c, u, v)
+        w = first.weight.reshape(o, 3, 2, 2, 2, 2).permute(0, 3, 5, 1, 2, 4).reshape(o, 12, 2, 2)
+        x = F.conv2d(phases.contiguous(memory_format=torch.channels_last), w, first.bias)
+        x = self.net[1:](x)
+        return x.contiguous().flatten(1)
+
 
 class ConvDecoder(nn.Module):
     """GenRL's image decoder: flat stochastic state -> image mean in [-0.5, 0.5] space.
@@ -104,6 +121,18 @@ class ConvDecoder(nn.Module):
 
     def forward(self, stoch: torch.Tensor) -> torch.Tensor:
         """:param stoch: (N, in_dim). :return: (N, 3, 64, 64) image means."""
+        return phases_to_images(self.forward_phases(stoch))
+
+    def forward_phases(self, stoch: torch.Tensor) -> torch.Tensor:
+        """The image means in phase layout (see :func:`image_phases`): ``image_phases`` of :meth:`forward`.
+
+        The last transposed conv is computed as one ordinary conv whose 4 * 3 output channels are the four
+        stride phases of each colour (see :func:`conv_transpose_subpixel`); returning them in phase layout
+        spares the training loss the interleaving copy, forward and backward (the target is brought into
+        the same layout instead, where the encoder reads it too).
+
+        :param stoch: (N, in_dim). :return: (N, 12, 32, 32), channels-last in memory.
+        """
         if stoch.dim() != 2 or stoch.shape[1] != self.in_dim:
             raise ValueError(f"ConvDecoder expects (N, {self.in_dim}), got {tuple(stoch.shape)}")
         x = self.linear(stoch)
@@ -114,9 +143,73 @@ class ConvDecoder(nn.Module):
         x = F.linear(x, w.reshape(w.shape[0], -1).t()).reshape(x.shape[0], *w.shape[1:])
         x = x + first.bias.view(1, -1, 1, 1)
         x = x.contiguous(memory_format=torch.channels_last)
-        x = self.net[1:-1](x)
+        for layer in self.net[1:-1]:
+            if _is_even_stride2_transpose(layer):
+                x = conv_transpose_channels_last(x, layer.weight, layer.bias)
+            else:
+                x = layer(x)
         last = self.net[-1]
-        return conv_transpose_subpixel(x, last.weight, last.bias)
+        weight, bias, pad = subpixel_weight(last.weight, last.bias, colour_minor=True)
+        return F.conv2d(x, weight, bias, padding=pad)
+
+
+def _is_even_stride2_transpose(layer: nn.Module) -> bool:
+    """A ConvTranspose2d that :func:`conv_transpose_channels_last` computes exactly (square even kernel,
+    stride 2, no padding, no groups or dilation)."""
+    return (isinstance(layer, nn.ConvTranspose2d) and layer.kernel_size[0] == layer.kernel_size[1]
+            and layer.kernel_size[0] % 2 == 0 and layer.stride == (2, 2) and layer.padding == (0, 0)
+            and layer.output_padding == (0, 0) and layer.dilation == (1, 1) and layer.groups == 1)
+
+
+def image_phases(observation: torch.Tensor) -> torch.Tensor:
+    """uint8 images (N, 3, 64, 64) -> the preprocessed floats x / 255 - 0.5 in "phase" layout.
+
+    Phase layout is a space-to-depth of the image: a (N, 12, 32, 32) channels-last tensor whose channel
+    ``a * 6 + b * 3 + c`` at (i, j) is colour c of pixel (2i + a, 2j + b); in memory it is (N, i, j, a, b, c).
+    The encoder's first stride-2 conv reads it as a stride-1 conv (:meth:`ConvEncoder.forward_phases`) and the
+    decoder's last layer writes it (:meth:`ConvDecoder.forward_phases`), so the training loss compares the
+    two without ever interleaving a float image. One float allocation: the bytes are reordered first, then
+    converted and scaled in place (the same values as ``observation.float() / 255 - 0.5``).
+    """
+    if observation.dtype != torch.uint8 or observation.dim() != 4 or tuple(observation.shape[1:]) != (3, 64, 64):
+        raise ValueError(f"image_phases expects uint8 (N, 3, 64, 64), got {observation.dtype} "
+                         f"{tuple(observation.shape)}")
+    n = observation.shape[0]
+    hwc = observation.contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1)  # (N, 64, 64, 3) view
+    u = hwc.reshape(n, 32, 2, 32, 2, 3).permute(0, 1, 3, 2, 4, 5).contiguous()  # (N, i, j, a, b, c)
+    x = u.float().div_(255.0).sub_(0.5)
+    return x.view(n, 32, 32, 12).permute(0, 3, 1, 2)
+
+
+def phases_to_images(phases: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`image_phases`'s layout change: (N, 12, H, W) phases -> (N, 3, 2H, 2W) NCHW images."""
+    n, ch, h, w = phases.shape
+    if ch != 12:
+        raise ValueError(f"phases must have 12 channels (2 x 2 phases x 3 colours), got {tuple(phases.shape)}")
+    x = phases.permute(0, 2, 3, 1).reshape(n, h, w, 2, 2, 3)  # (N, i, j, a, b, c)
+    return x.permute(0, 5, 1, 3, 2, 4).reshape(n, 3, 2 * h, 2 * w)
+
+
+def subpixel_weight(
+    weight: torch.Tensor, bias: torch.Tensor, colour_minor: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Weight, bias and padding of the ordinary conv that computes ``conv_transpose2d(., weight, bias,
+    stride=2)`` as stride phases (see :func:`conv_transpose_subpixel`).
+
+    :param weight: (C_in, C_out, k, k), k even. :param bias: (C_out,).
+    :param colour_minor: output channel ``(a * 2 + b) * C_out + o`` (the layout of :func:`image_phases`)
+        instead of ``o * 4 + a * 2 + b`` (``pixel_shuffle``'s).
+    :return: ((C_out * 4, C_in, k/2, k/2) weight, (C_out * 4,) bias, padding k/2 - 1).
+    """
+    c_in, c_out, k, k2 = weight.shape
+    if k != k2 or k % 2:
+        raise ValueError(f"conv_transpose_subpixel needs a square even kernel, got {tuple(weight.shape)}")
+    h = k // 2
+    w = weight.reshape(c_in, c_out, h, 2, h, 2).flip(2, 4)  # taps ki = 2u + a, u reversed for correlation
+    if colour_minor:
+        return w.permute(3, 5, 1, 0, 2, 4).reshape(c_out * 4, c_in, h, h), bias.repeat(4), h - 1
+    w = w.permute(1, 3, 5, 0, 2, 4).reshape(c_out * 4, c_in, h, h)
+    return w, bias.repeat_interleave(4), h - 1
 
 
 def conv_transpose_subpixel(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -130,18 +223,32 @@ def conv_transpose_subpixel(x: torch.Tensor, weight: torch.Tensor, bias: torch.T
 
     :param x: (N, C_in, H, W). :param weight: (C_in, C_out, k, k), k even. :param bias: (C_out,).
     """
-    c_in, c_out, k, k2 = weight.shape
-    if k != k2 or k % 2:
-        raise ValueError(f"conv_transpose_subpixel needs a square even kernel, got {tuple(weight.shape)}")
-    h = k // 2
-    w = weight.reshape(c_in, c_out, h, 2, h, 2).flip(2, 4)  # taps ki = 2u + a, u reversed for correlation
-    w = w.permute(1, 3, 5, 0, 2, 4).reshape(c_out * 4, c_in, h, h)
-    y = F.conv2d(x, w, bias.repeat_interleave(4), padding=h - 1)  # (N, C_out*4, H', W')
+    w, b, pad = subpixel_weight(weight, bias)
+    y = F.conv2d(x, w, b, padding=pad)  # (N, C_out*4, H', W')
+    c_out = weight.shape[1]
     n, _, hh, ww = y.shape
     # pixel shuffle written as one permute-copy that yields a contiguous NCHW result; for a channels-last
     # y the permute to NHWC is free
     y = y.permute(0, 2, 3, 1).reshape(n, hh, ww, c_out, 2, 2).permute(0, 3, 1, 4, 2, 5)
     return y.reshape(n, c_out, 2 * hh, 2 * ww)
+
+
+def conv_transpose_channels_last(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``conv_transpose2d(x, weight, bias, stride=2)`` for an even kernel as a channels-last result: the
+    ordinary conv of :func:`conv_transpose_subpixel` with colour-minor phases (channel ``(a*2+b)*C + o``),
+    so that interleaving the phases copies runs of 2 * C contiguous floats (about 25% faster, forward and
+    backward, than PyTorch's transposed conv for the decoder's 16 -> 8 layer on this CPU).
+
+    :param x: (N, C_in, H, W). :param weight: (C_in, C_out, k, k), k even. :param bias: (C_out,).
+    :return: (N, C_out, 2H', 2W') with channels-last strides.
+    """
+    w, b, pad = subpixel_weight(weight, bias, colour_minor=True)
+    y = F.conv2d(x.contiguous(memory_format=torch.channels_last), w, b, padding=pad)
+    c_out = weight.shape[1]
+    n, _, hh, ww = y.shape
+    z = y.permute(0, 2, 3, 1).reshape(n, hh, ww, 2, 2, c_out)  # (N, i, j, a, b, o)
+    z = z.permute(0, 1, 3, 2, 4, 5).reshape(n, 2 * hh, 2 * ww, c_out)  # (N, 2i + a, 2j + b, o)
+    return z.permute(0, 3, 1, 2)
 
 
 class DenseLNBlock(nn.Sequential):

