@@ -1,19 +1,27 @@
 """Speed of the VPT policy on this machine, with and without the key/value cache, fp32 vs fast modes.
 
 Run: ``python -m benchmarks.vpt_policy_speed`` (1x policy, random weights: speed does not depend on the
-weights). ``--preset tiny --steps 3`` is a quick smoke run.
+weights). ``--preset tiny --steps 3`` is a quick smoke run. ``--reference DIR`` (a checkout of
+openai/Video-Pre-Training; its ``gym3``/``minerl`` imports must resolve, e.g. via ``PYTHONPATH``) also times
+the reference network, with the same weights, interleaved call by call with our modes in the same run,
+and checks that ``fp32`` gives the reference's log-probs.
 
 Rows:
 - ``cached``: one :meth:`VPTAgent.act` call per step (one new frame per env, K/V cache of 128 frames).
 - ``no cache``: what one step costs without the cache: a forward over the whole 128-frame window.
 - Modes: ``fp32`` (numerically the reference: bit-identical outputs in our parity runs), ``bf16``
-  (image encoder in bfloat16, channels-last, fused attention; the rest float32), ``bf16+compile``
-  (the same plus ``torch.compile`` of the CNN; opt-in with ``--compile``).
-Ratios are against the ``fp32`` rows measured in the same run, and against the reference's figures from
-``shared/specs/vpt.md`` section 11 (28 ms/step at batch 1, 143 ms/call at batch 8, measured on a quiet
-2-core machine of this kind; shown only for the 1x preset at 2 torch threads). On a busy machine
+  (image encoder in bfloat16, channels-last, fused attention; transformer linears with bfloat16 weights),
+  ``fast`` (the fastest: ``bf16`` plus oneDNN-prepacked bfloat16 weights for every linear layer but the
+  value head, ReLUs fused into them, one q/k/v/r GEMM per attention layer, masks computed once per step
+  for all layers; see ``VPTAgent(pack_weights=True)``), ``fast+compile``
+  (``fast`` plus ``torch.compile`` of the CNN; opt-in with ``--compile``), and ``reference`` (with
+  ``--reference``).
+Ratios are against the ``fp32`` rows measured in the same run, and against the reference: measured in the
+same run with ``--reference``, else its figures from ``shared/specs/vpt.md`` section 11 (28 ms/step at
+batch 1, 143 ms/call at batch 8; shown only for the 1x preset at 2 torch threads). On a busy machine
 ``--threads 1`` gives steadier ratios: two OpenMP threads competing with other processes for two cores
-slow small batch-1 kernels down erratically. The accuracy table compares the fast modes' action log-probabilities with
+slow small batch-1 kernels down erratically, and ``--threads 1 --clock cpu`` (process CPU time) steadier
+still: it leaves out the time spent waiting for a core. The accuracy table compares the fast modes' action log-probabilities with
 fp32 along the same rollout (each mode keeps its own cache).
 """
 
@@ -37,7 +45,8 @@ REFERENCE_MS = {1: 28.0, 8: 143.0}
 MODES: dict[str, dict] = {
     "fp32": {},
     "bf16": {"dtype": "bfloat16", "channels_last": True, "fused_attention": True},
-    "bf16+compile": {"dtype": "bfloat16", "channels_last": True, "fused_attention": True, "compile": True},
+    "fast": {"dtype": "bfloat16", "channels_last": True, "pack_weights": True},
+    "fast+compile": {"dtype": "bfloat16", "channels_last": True, "pack_weights": True, "compile": True},
 }
 
 
@@ -55,18 +64,32 @@ def smooth_frames(n: int, size: int, seed: int = 0) -> np.ndarray:
     return img.clip(0, 255).astype(np.uint8)
 
 
-def time_interleaved(fns: dict[str, Callable[[int], None]], steps: int, warmup: int) -> dict[str, float]:
+#: Clocks for :func:`time_interleaved`: wall-clock, or this process's CPU time (all its threads).
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def time_interleaved(
+    fns: dict[str, Callable[[int], None]], steps: int, warmup: int, clock: str = "wall"
+) -> dict[str, float]:
     """Median milliseconds per call of each ``fn(i)``, the functions called in turn within each step so
-    that load from other processes hits every mode alike. ``warmup`` untimed rounds first."""
+    that load from other processes hits every mode alike. ``warmup`` untimed rounds first.
+
+    :param clock: ``"wall"`` or ``"cpu"`` (process CPU time: on a busy machine with ``--threads 1`` it
+        leaves out the time the process waits for a core, which wall-clock medians cannot; with more
+        threads it counts OpenMP workers' spin-waiting too, so use it with one thread only).
+    """
+    if clock not in CLOCKS:
+        raise ValueError(f"clock must be one of {sorted(CLOCKS)}, got {clock!r}")
+    now = CLOCKS[clock]
     for i in range(warmup):
         for fn in fns.values():
             fn(i)
     times: dict[str, list[float]] = {name: [] for name in fns}
     for i in range(steps):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start = now()
             fn(warmup + i)
-            times[name].append(time.perf_counter() - start)
+            times[name].append(now() - start)
     return {name: float(np.median(t) * 1000) for name, t in times.items()}
 
 
@@ -90,6 +113,80 @@ def uncached_step(agent: VPTAgent, window: int, frames: np.ndarray) -> Callable[
             agent.policy(obs)
 
     return step
+
+
+class ReferencePolicy:
+    """The reference network (openai/Video-Pre-Training's ``MinecraftAgentPolicy``) built from a checkout.
+
+    Imports the checkout's ``lib`` package (its ``gym3``/``minerl`` imports must resolve) and copies
+    ``net``'s weights into it, so both compute the same function.
+
+    :param directory: the checkout (it holds ``lib/policy.py``).
+    :param net: our network of an official preset (its config gives the reference's kwargs).
+    """
+
+    def __init__(self, directory: str, net: VPTPolicyNet) -> None:
+        import importlib
+        import sys
+        from pathlib import Path
+
+        from agents.checkpoints import load_state_dict_strict
+
+        root = Path(directory)
+        if not (root / "lib" / "policy.py").is_file():
+            raise FileNotFoundError(f"--reference {directory!r}: no lib/policy.py there (want a Video-Pre-Training checkout)")
+        sys.path.insert(0, str(root))
+        try:
+            types = importlib.import_module("gym3.types")
+            policy_mod = importlib.import_module("lib.policy")
+            mapping = importlib.import_module("lib.action_mapping")
+        except ImportError as exc:
+            raise ImportError(
+                f"cannot import the reference from {directory!r} ({exc}); it needs gym3 (and minerl's item map) "
+                "importable, e.g. `pip install gym3` or stub modules on PYTHONPATH"
+            ) from exc
+        net_args, pi_head_opts = net.config.to_official()
+        space = types.DictType(**mapping.CameraHierarchicalMapping(n_camera_bins=11).get_action_space_update())
+        self.module = policy_mod.MinecraftAgentPolicy(space, net_args, pi_head_opts).eval()
+        self.module.load_state_dict(net.state_dict(), strict=True)
+        load_state_dict_strict(net, self.module.state_dict(), "reference")  # same keys and shapes both ways
+        self._state: Any = None
+
+    def reset_state(self, batch: int) -> None:
+        """Fresh reference state for ``batch`` envs."""
+        self._state = self.module.initial_state(batch)
+
+    def evaluate(self, obs: np.ndarray) -> dict[str, torch.Tensor]:
+        """One cached step on (B, S, S, 3) frames; returns the log-probs ``{"buttons", "camera"}`` (B, n)."""
+        first = torch.zeros(obs.shape[0], dtype=torch.bool)
+        with torch.no_grad():
+            _, self._state, out = self.module.act(
+                {"img": torch.from_numpy(obs)}, first, self._state, stochastic=True, return_pd=True
+            )
+        return {k: v.reshape(obs.shape[0], -1) for k, v in out["pd"].items()}
+
+    def step(self, batch: int, frames: np.ndarray) -> Callable[[int], None]:
+        """Like :func:`cached_step`: one reference ``act`` call on ``batch`` envs per call."""
+        self.reset_state(batch)
+        n = len(frames)
+
+        def step(i: int) -> None:
+            self.evaluate(frames[(i * batch + np.arange(batch)) % n])
+
+        return step
+
+
+def reference_parity(ref: ReferencePolicy, ours: VPTAgent, frames: np.ndarray, batch: int, steps: int) -> float:
+    """Max |log-prob difference| between the reference and ``ours`` along the same cached rollout."""
+    ref.reset_state(batch)
+    ours.reset_state(batch)
+    worst = 0.0
+    for i in range(steps):
+        obs = frames[(i * batch + np.arange(batch)) % len(frames)]
+        r = ref.evaluate(obs)
+        o, _ = ours.evaluate(obs)
+        worst = max(worst, max((r[k] - o.logp[k][:, 0]).abs().max().item() for k in ("buttons", "camera")))
+    return worst
 
 
 def accuracy(fast: VPTAgent, ref: VPTAgent, frames: np.ndarray, batch: int, steps: int) -> dict[str, float]:
@@ -135,33 +232,55 @@ def measure(
     no_cache_steps: int = 3,
     accuracy_steps: int = 20,
     compile: bool = False,
+    reference: str | None = None,
+    clock: str = "wall",
 ) -> list[dict[str, Any]]:
-    """Speed rows (``kind`` "cached"/"no cache") and accuracy rows (``kind`` "accuracy"), ratios included."""
+    """Speed rows (``kind`` "cached"/"no cache"), accuracy rows (``kind`` "accuracy") and, with
+    ``reference`` (a Video-Pre-Training checkout), the reference's timed rows and a ``"parity"`` row."""
     torch.manual_seed(0)
     net = VPTPolicyNet(preset).eval()
     cfg = net.config
     frames = smooth_frames(max(256, cfg.maxlen + 8), cfg.img_size)
-    modes = ["fp32", "bf16"] + (["bf16+compile"] if compile else [])
+    modes = ["fp32", "bf16", "fast"] + (["fast+compile"] if compile else [])
     agents = {m: VPTAgent(net, **MODES[m]) for m in modes}
+    ref = ReferencePolicy(reference, net) if reference else None
     rows: list[dict[str, Any]] = []
     for b in batches:
-        ms = time_interleaved({m: cached_step(agents[m], b, frames) for m in modes}, steps, warmup)
-        rows += [{"mode": m, "kind": "cached", "batch": b, "ms_per_call": ms[m]} for m in modes]
-    ms = time_interleaved({m: uncached_step(agents[m], cfg.maxlen, frames) for m in modes}, no_cache_steps, 1)
+        steps_fns = {m: cached_step(agents[m], b, frames) for m in modes}
+        if ref is not None:
+            steps_fns["reference"] = ref.step(b, frames)
+        ms = time_interleaved(steps_fns, steps, warmup, clock)
+        rows += [{"mode": m, "kind": "cached", "batch": b, "ms_per_call": ms[m]} for m in steps_fns]
+    ms = time_interleaved({m: uncached_step(agents[m], cfg.maxlen, frames) for m in modes}, no_cache_steps, 1, clock)
     kind = f"no cache ({cfg.maxlen}-frame window)"
     rows += [{"mode": m, "kind": kind, "batch": 1, "ms_per_call": ms[m]} for m in modes]
     base = {(r["kind"], r["batch"]): r["ms_per_call"] for r in rows if r["mode"] == "fp32"}
+    measured_ref = {r["batch"]: r["ms_per_call"] for r in rows if r["mode"] == "reference"}
     cached1 = {r["mode"]: r["ms_per_call"] for r in rows if r["kind"] == "cached" and r["batch"] == 1}
     for r in rows:
         ms, b = r["ms_per_call"], r["batch"]
         r["env_steps_per_s"] = b * 1000 / ms
         r["vs_fp32"] = base[(r["kind"], b)] / ms
-        comparable = r["kind"] == "cached" and b in REFERENCE_MS and preset == "1x" and torch.get_num_threads() == 2
-        r["vs_reference"] = REFERENCE_MS[b] / ms if comparable else None  # the reference ran on 2 threads
+        r["reference_source"] = None
+        r["vs_reference"] = None
+        if r["kind"] == "cached" and b in measured_ref:
+            r["vs_reference"], r["reference_source"] = measured_ref[b] / ms, "same run"
+        elif (
+            r["kind"] == "cached"
+            and b in REFERENCE_MS
+            and preset == "1x"
+            and torch.get_num_threads() == 2
+            and clock == "wall"
+        ):
+            # the spec's figures were taken at 2 threads on a quiet machine
+            r["vs_reference"], r["reference_source"] = REFERENCE_MS[b] / ms, "spec section 11"
         r["x_cached_step"] = ms / cached1[r["mode"]] if r["kind"] != "cached" and r["mode"] in cached1 else None
     for mode in modes[1:]:
         acc = accuracy(agents[mode], agents["fp32"], frames, batches[-1], accuracy_steps)
         rows.append({"mode": mode, "kind": "accuracy", "batch": batches[-1], **acc})
+    if ref is not None:
+        parity = reference_parity(ref, agents["fp32"], frames, batches[-1], accuracy_steps)
+        rows.append({"mode": "fp32", "kind": "parity", "batch": batches[-1], "max_abs_logp_vs_reference": parity})
     return rows
 
 
@@ -173,26 +292,48 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--no-cache-steps", type=int, default=3, help="timed full-window recomputes")
     parser.add_argument("--accuracy-steps", type=int, default=20)
-    parser.add_argument("--compile", action="store_true", help="also time bf16+compile")
+    parser.add_argument("--compile", action="store_true", help="also time fast+compile")
+    parser.add_argument(
+        "--reference",
+        metavar="DIR",
+        default=None,
+        help="a Video-Pre-Training checkout: time the reference in the same run (needs gym3 importable)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="wall",
+        help="wall-clock or process CPU time (cpu: steadier on a busy machine, with --threads 1 only)",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     cpu = machine_description().get("cpu", "?")
     print(
         f"VPT policy speed: preset {args.preset}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, cpu {cpu}"
+        f"{torch.get_num_threads()} threads, cpu {cpu}, {args.clock} clock"
     )
     print(
         "NOTE: modes are timed call by call in turn, so other processes slow them alike; "
         "trust ratios over absolute times.\n"
     )
     rows = measure(
-        args.preset, tuple(args.batch), args.steps, args.warmup, args.no_cache_steps, args.accuracy_steps, args.compile
+        args.preset,
+        tuple(args.batch),
+        args.steps,
+        args.warmup,
+        args.no_cache_steps,
+        args.accuracy_steps,
+        args.compile,
+        args.reference,
+        args.clock,
     )
+    if args.clock == "cpu" and torch.get_num_threads() > 1:
+        print("WARNING: --clock cpu with several threads also counts OpenMP spin-waiting\n")
     print(f"{'mode':<14}{'inference':<30}{'batch':>6}{'ms/call':>10}{'env-steps/s':>13}{'vs fp32':>9}{'vs ref':>8}")
     for r in rows:
-        if r["kind"] == "accuracy":
+        if r["kind"] in ("accuracy", "parity"):
             continue
         ref = f"{r['vs_reference']:.2f}x" if r["vs_reference"] else "-"
         extra = f"   (= {r['x_cached_step']:.1f}x a cached step)" if r["x_cached_step"] else ""
@@ -211,6 +352,13 @@ def main(argv: list[str] | None = None) -> None:
                 f"{r['mode']:<14}{r['max_abs_logp']:>12.2e}{r['mean_kl']:>12.2e}{r['max_kl']:>12.2e}"
                 f"{r['action_logp']:>13.2e}{r['argmax_agree']:>14.3f}"
             )
+
+    sources = {r["reference_source"] for r in rows if r.get("reference_source")}
+    if sources:
+        print(f"'vs ref' = reference ms / mode ms; reference figures from: {', '.join(sorted(sources))}")
+    for r in rows:
+        if r["kind"] == "parity":
+            print(f"fp32 vs reference, max |dlogp| over {args.accuracy_steps} steps: {r['max_abs_logp_vs_reference']:.3g}")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from agents.vpt.policy import PolicyOutput, VPTPolicyNet
-from agents.vpt.precision import bfloat16_linears
+from agents.vpt.precision import bfloat16_linears, pack_convs, pack_linears
 from agents.vpt.transformer import TransformerState
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -44,6 +44,18 @@ class VPTAgent:
     :param channels_last: run the CNN in channels-last memory format.
     :param compile: ``torch.compile`` the image encoder (slow first call; needs a C++ compiler on CPU).
     :param fused_attention: use ``scaled_dot_product_attention`` (same maths, last-bit differences).
+    :param pack_weights: the fastest CPU mode (needs ``dtype="bfloat16"``; implies ``fused_attention``):
+        every linear layer except the value head gets bfloat16 weights prepacked once by oneDNN
+        (:func:`~agents.vpt.precision.pack_linears`, ReLUs fused in), the image encoder's dense layers
+        included, so do the convolutions (:func:`~agents.vpt.precision.pack_convs`), and each attention layer's q/k/v/r projections become one GEMM with a frozen position
+        table (:meth:`~agents.vpt.attention.MaskedSelfAttention.fuse_projections`); attention itself
+        runs in float32 on the (bfloat16-rounded) q/k/v, and the masks are computed once per step for
+        all layers. The private copy of the network is then
+        inference-only (its state dict has other keys and bfloat16 tensors; ``compile`` then compiles the
+        conv stacks only). Log-probs vs float32: max |dlogp| ~0.04, mean KL ~7e-5 on the 1x preset with
+        random weights (``benchmarks/vpt_policy_speed.py``), within 0.3 / KL 5e-3 on the tiny test preset
+        (``tests/agents/vpt/test_agent.py``). Channels-last is recommended with it (the benchmark's
+        ``fast`` mode sets both).
     :param seed: seed of the sampling generator (None: torch's global RNG).
     """
 
@@ -55,6 +67,7 @@ class VPTAgent:
         channels_last: bool = False,
         fused_attention: bool = False,
         compile: bool = False,
+        pack_weights: bool = False,
         seed: int | None = None,
     ) -> None:
         self.policy = (VPTPolicyNet(policy) if isinstance(policy, str) else policy).to(device).eval()
@@ -66,17 +79,36 @@ class VPTAgent:
         if dtype not in _DTYPES.values():
             raise ValueError(f"dtype must be torch.float32 or torch.bfloat16, got {dtype}")
         self.dtype = dtype
-        if dtype != torch.float32 or channels_last or fused_attention or compile:
+        if pack_weights and dtype != torch.bfloat16:
+            raise ValueError(f"pack_weights needs dtype='bfloat16', got {dtype}")
+        if dtype != torch.float32 or channels_last or fused_attention or compile or pack_weights:
             self.policy = copy.deepcopy(self.policy)  # never change the caller's network
-        encoder = self.policy.net.img_process
+        self.pack_weights = pack_weights
+        net = self.policy.net
+        encoder = net.img_process
         encoder.to(dtype)
-        if dtype == torch.bfloat16:
-            net = self.policy.net
+        if pack_weights:
+            for block in net.recurrent_layer.blocks:
+                block.r.fuse_projections()
+            pack_linears(self.policy, skip=[self.policy.value_head], bfloat16_outputs=[net.recurrent_layer])
+            self.policy.requires_grad_(False)
+        elif dtype == torch.bfloat16:
             bfloat16_linears([net.recurrent_layer, net.lastlayer, self.policy.pi_head])
         encoder.channels_last = channels_last
-        if compile:
+        if channels_last:
+            # the conv weights too: else every call first copies each weight to channels-last
+            encoder.to(memory_format=torch.channels_last)
+        if pack_weights and not compile:  # (inductor lowers the convs itself)
+            pack_convs(encoder)
+        if compile and pack_weights:
+            # inductor cannot lower a prepacked weight that is not a graph constant: compile the conv stacks only
+            stacks = encoder.cnn.stacks
+            for i, stack in enumerate(stacks):
+                stacks[i] = torch.compile(stack, dynamic=False)
+        elif compile:
             encoder.cnn = torch.compile(encoder.cnn, dynamic=False)
-        self.policy.net.recurrent_layer.set_fused_attention(fused_attention)
+        if not pack_weights:
+            net.recurrent_layer.set_fused_attention(fused_attention)
         self.generator = torch.Generator(self.device).manual_seed(seed) if seed is not None else None
         self.img_size = self.policy.config.img_size
         self._state: TransformerState | None = None

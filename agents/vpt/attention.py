@@ -95,6 +95,16 @@ def next_valid(first: torch.Tensor, valid: torch.Tensor, maxlen: int) -> torch.T
     return full[:, full.shape[1] - maxlen :]
 
 
+#: ``(allowed (B, t, maxlen + t) bool or None, next validity (B, maxlen) bool)`` for one chunk.
+StepMasks = tuple[torch.Tensor | None, torch.Tensor]
+
+
+def step_masks(first: torch.Tensor, valid: torch.Tensor, maxlen: int) -> StepMasks:
+    """:func:`attention_allowed` and :func:`next_valid` together: the same for every layer of a stack whose
+    layers share their validity mask, so the stack computes them once per chunk."""
+    return attention_allowed(first, valid, maxlen), next_valid(first, valid, maxlen)
+
+
 def relative_position_table(b_nd: torch.Tensor, t: int, total: int) -> torch.Tensor:
     """``D[n, i, j] = b_nd[n, lag]`` with ``lag = (total - t + i) - j``, zero when ``lag`` is outside
     ``[0, maxlen)``. Returns (10, t, total)."""
@@ -137,24 +147,133 @@ class MaskedSelfAttention(nn.Module):
         self.mask_style = mask_style
         self.fused = fused
         self.orc_block = AttentionWeights(hidsize, heads, maxlen)
+        #: the inference-only joint q/k/v/r projection made by :meth:`fuse_projections` (None: separate layers)
+        self.qkvr: nn.Module | None = None
+        self._tables: dict[tuple[int, int], torch.Tensor] = {}
+        #: dtype of the key/value cache made by :meth:`initial_state` (float32; see :meth:`fuse_projections`)
+        self.cache_dtype = torch.float32
 
     def initial_state(
-        self, batch: int, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32
+        self, batch: int, device: torch.device | str | None = None, dtype: torch.dtype | None = None
     ) -> LayerState:
-        """All-invalid cache for ``batch`` sequences."""
+        """All-invalid cache for ``batch`` sequences (keys/values in ``dtype``, default :attr:`cache_dtype`)."""
+        dtype = self.cache_dtype if dtype is None else dtype
         return (
             torch.zeros(batch, self.maxlen, dtype=torch.bool, device=device),
             torch.zeros(batch, self.maxlen, self.hidsize, dtype=dtype, device=device),
             torch.zeros(batch, self.maxlen, self.hidsize, dtype=dtype, device=device),
         )
 
+    def fuse_projections(self, cache_dtype: torch.dtype = torch.float32) -> None:
+        """Inference only: merge ``q_layer``, ``k_layer``, ``v_layer`` and ``r_layer`` into one linear layer
+        ``qkvr`` (one weight read and one GEMM per step instead of four) and freeze the relative-position
+        tables. The four layers are removed (the state dict then has ``qkvr.*`` instead of their keys), so
+        do this on a copy made for inference, after loading weights; it also switches to the fused
+        ``scaled_dot_product_attention`` path. The maths is unchanged (the missing ``k``/``v`` biases are
+        zeros); float32 results differ from the separate layers in the last bits.
+
+        :param cache_dtype: dtype of the key/value cache from now on. ``torch.bfloat16`` is lossless when
+            ``qkvr`` is later made a bfloat16 layer (:func:`~agents.vpt.precision.pack_linears`), whose
+            keys/values are bfloat16 numbers anyway, and halves the cache's memory; but attention runs in
+            float32 (see :meth:`_forward_fused_projections`), so each step then converts the cache.
+        """
+        if self.qkvr is not None:
+            return
+        w = self.orc_block
+        layers = (w.q_layer, w.k_layer, w.v_layer, w.r_layer)
+        ref = w.q_layer.weight
+        joint = nn.Linear(self.hidsize, sum(layer.out_features for layer in layers), bias=True)
+        joint = joint.to(device=ref.device, dtype=ref.dtype)
+        with torch.no_grad():
+            joint.weight.copy_(torch.cat([layer.weight for layer in layers]))
+            joint.bias.copy_(
+                torch.cat(
+                    [
+                        layer.bias if layer.bias is not None else ref.new_zeros(layer.out_features)
+                        for layer in layers
+                    ]
+                )
+            )
+        joint.requires_grad_(False)
+        for name in ("q_layer", "k_layer", "v_layer", "r_layer"):
+            delattr(w, name)
+        w.b_nd.requires_grad_(False)
+        self.qkvr = joint
+        self.fused = True
+        self.cache_dtype = cache_dtype
+
+    def _position_table(self, t: int, total: int) -> torch.Tensor:
+        """:func:`relative_position_table` for the frozen ``b_nd``, computed once per ``(t, total)``."""
+        table = self._tables.get((t, total))
+        if table is None:
+            table = relative_position_table(self.orc_block.b_nd.detach().float(), t, total)
+            self._tables[(t, total)] = table
+        return table
+
+    def _forward_fused_projections(
+        self, y: torch.Tensor, first: torch.Tensor, state: LayerState, masks: StepMasks | None = None
+    ) -> tuple[torch.Tensor, LayerState]:
+        """The forward after :meth:`fuse_projections`: same maths as :meth:`forward` in fewer ops (one
+        projection GEMM, a cached position table, the mask written into the bias in place, one fused
+        attention kernel; ``masks`` may come precomputed, shared by all layers).
+
+        Attention runs in float32 whatever the projections' dtype: CPU ``scaled_dot_product_attention``
+        on bfloat16 inputs was 8x slower than on float32 ones for one query over 129 keys (330 vs 43 us,
+        torch 2.13, one thread)."""
+        b, t, hid = y.shape
+        heads, head_dim = self.heads, self.hidsize // self.heads
+        valid, k_cache, v_cache = state
+        assert self.qkvr is not None
+        q, k_new, v_new, r = self.qkvr(y).split([hid, hid, hid, N_BASIS * heads], dim=-1)
+        keys = torch.cat([k_cache.float(), k_new.float()], dim=1)
+        values = torch.cat([v_cache.float(), v_new.float()], dim=1)
+        total = keys.shape[1]
+        if masks is None:
+            masks = step_masks(first, valid, self.maxlen) if self.mask_style == "clipped_causal" else (None, valid)
+        allowed, new_valid = masks
+
+        mask = None
+        if self.mask_style == "clipped_causal":
+            # bias[b, h, i, j] = sum_n r[b, i, h*10 + n] * table[n, i, j] (the reference's head-major units)
+            rh = r.float().reshape(b, t, heads, N_BASIS).transpose(1, 2)  # (B, h, t, 10)
+            table = self._position_table(t, total)  # (10, t, T)
+            if t == 1:
+                mask = torch.matmul(rh, table[:, 0])  # (B, h, 1, 10) @ (10, T)
+            else:
+                mask = torch.einsum("bhtn,ntp->bhtp", rh, table)
+            # exp(-1e9 - max) == 0 in float32 either way: filling gives the reference's additive -1e9 result
+            mask.masked_fill_(~allowed[:, None], MASK_BIAS)
+
+        def heads_view(x: torch.Tensor) -> torch.Tensor:
+            return x.reshape(b, x.shape[1], heads, head_dim).transpose(1, 2)
+
+        out = F.scaled_dot_product_attention(
+            heads_view(q.float()), heads_view(keys), heads_view(values), attn_mask=mask, scale=1.0 / head_dim
+        )
+        out = self.orc_block.proj_layer(out.transpose(1, 2).reshape(b, t, hid))
+        if self.maxlen > 0:
+            new_state = (
+                new_valid,
+                keys[:, total - self.maxlen :].to(self.cache_dtype),
+                values[:, total - self.maxlen :].to(self.cache_dtype),
+            )
+        else:
+            new_state = state
+        return y + out, new_state
+
     def _split(self, x: torch.Tensor) -> torch.Tensor:
         b, t, _ = x.shape
         return x.reshape(b, t, self.heads, -1).transpose(1, 2).reshape(b * self.heads, t, -1)
 
-    def forward(self, y: torch.Tensor, first: torch.Tensor, state: LayerState) -> tuple[torch.Tensor, LayerState]:
+    def forward(
+        self, y: torch.Tensor, first: torch.Tensor, state: LayerState, masks: StepMasks | None = None
+    ) -> tuple[torch.Tensor, LayerState]:
         """:param y: (B, t, H) normalised input. :param first: (B, t) bool. :param state: layer state.
+        :param masks: :func:`step_masks` of ``first`` and this layer's validity, precomputed (used only
+            after :meth:`fuse_projections`; the reference path always computes its own).
         :return: ``y + Attn(y)`` and the new state."""
+        if self.qkvr is not None:
+            return self._forward_fused_projections(y, first, state, masks)
         w = self.orc_block
         b, t, _ = y.shape
         valid, k_cache, v_cache = state

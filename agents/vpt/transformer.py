@@ -12,7 +12,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from agents.vpt.attention import LayerState, MaskedSelfAttention
+from agents.vpt.attention import LayerState, MaskedSelfAttention, StepMasks, step_masks
 from agents.vpt.layers import NORM_EPS, NormedLayer
 
 #: The recurrent state of the whole stack: one ``(valid, keys, values)`` triple per block.
@@ -43,8 +43,10 @@ class TransformerBlock(nn.Module):
         self.mlp0 = NormedLayer(hidsize, hidsize * pointwise_ratio, kind="linear", norm="layer")
         self.mlp1 = NormedLayer(hidsize * pointwise_ratio, hidsize, kind="linear", norm="none", activation=False)
 
-    def forward(self, x: torch.Tensor, first: torch.Tensor, state: LayerState) -> tuple[torch.Tensor, LayerState]:
-        z, state = self.r(self.pre_r_ln(x), first, state)
+    def forward(
+        self, x: torch.Tensor, first: torch.Tensor, state: LayerState, masks: StepMasks | None = None
+    ) -> tuple[torch.Tensor, LayerState]:
+        z, state = self.r(self.pre_r_ln(x), first, state, masks)
         return z + self.mlp1(self.mlp0(z)), state
 
 
@@ -74,10 +76,12 @@ class RecurrentTransformer(nn.Module):
         )
 
     def initial_state(
-        self, batch: int, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32
+        self, batch: int, device: torch.device | str | None = None, dtype: torch.dtype | None = None
     ) -> TransformerState:
-        """Empty caches for ``batch`` sequences."""
-        return tuple(block.r.initial_state(batch, device, dtype) for block in self.blocks)
+        """Empty caches for ``batch`` sequences (``dtype`` default: each layer's ``cache_dtype``). All
+        layers share one validity tensor (their masks always agree; nothing updates them in place)."""
+        states = [block.r.initial_state(batch, device, dtype) for block in self.blocks]
+        return tuple((states[0][0], k, v) for _, k, v in states)
 
     def set_fused_attention(self, fused: bool) -> None:
         """Switch every block between the reference's attention maths and ``scaled_dot_product_attention``."""
@@ -89,8 +93,18 @@ class RecurrentTransformer(nn.Module):
     ) -> tuple[torch.Tensor, TransformerState]:
         if len(state) != len(self.blocks):
             raise ValueError(f"state has {len(state)} layer entries, expected {len(self.blocks)}")
+        masks = None
+        head = self.blocks[0].r if len(self.blocks) else None
+        if (
+            head is not None
+            and all(block.r.qkvr is not None for block in self.blocks)
+            and all(layer_state[0] is state[0][0] for layer_state in state)
+        ):
+            # inference fast path: one mask computation per chunk for all layers
+            valid = state[0][0]
+            masks = step_masks(first, valid, head.maxlen) if head.mask_style == "clipped_causal" else (None, valid)
         out = []
         for block, layer_state in zip(self.blocks, state):
-            x, layer_state = block(x, first, layer_state)
+            x, layer_state = block(x, first, layer_state, masks)
             out.append(layer_state)
         return x, tuple(out)

@@ -138,3 +138,61 @@ def test_plays_a_vpt_wrapped_minerl_env():
     env.close()
     assert episodes == 1
     assert sum(len(d.actions) for d in factory.made) == 6
+
+
+#: Documented tolerance of the fast mode (pack_weights) against float32 on this fixture (tiny preset,
+#: perturbed weights): measured max |dlogp| 0.14 and max KL 1.6e-3 over 12 steps of 3 envs with episode
+#: starts; on the 1x preset with random weights 0.04 and 7e-5 (benchmarks/vpt_policy_speed.py).
+FAST_MAX_ABS_LOGP = 0.3
+FAST_MAX_KL = 5e-3
+
+
+def _flat(out):
+    return {k: v[:, 0] for k, v in out.logp.items()}
+
+
+def test_fast_mode_close_to_float32_over_a_rollout_with_episode_starts(policy):
+    ref = VPTAgent(policy)
+    fast = VPTAgent(policy, dtype="bfloat16", channels_last=True, pack_weights=True)
+    worst, worst_kl = 0.0, 0.0
+    for step in range(12):  # more frames than the tiny preset's 8-frame cache
+        obs = _obs(3, seed=100 + step)
+        first = np.array([step == 4, step == 7, False])
+        r, _ = ref.evaluate(obs, first=first)
+        f, state = fast.evaluate(obs, first=first)
+        assert f.logp["buttons"].shape == (3, 1, 8641) and f.logp["camera"].shape == (3, 1, 121)
+        assert f.logp["buttons"].dtype == torch.float32 and f.vpred.shape == (3, 1)
+        for k in ("buttons", "camera"):
+            torch.testing.assert_close(f.logp[k].exp().sum(-1), torch.ones(3, 1))
+            worst = max(worst, (f.logp[k] - r.logp[k]).abs().max().item())
+        worst_kl = max(worst_kl, ref.policy.pi_head.kl_divergence(_flat(r), _flat(f)).max().item())
+    assert 0 < worst < FAST_MAX_ABS_LOGP and worst_kl < FAST_MAX_KL
+    assert state[0][1].dtype == torch.float32 and all(layer[0] is state[0][0] for layer in state)
+
+
+def test_fast_mode_is_inference_only_copy_and_float32_stays_exact(policy):
+    before = {k: v.clone() for k, v in policy.state_dict().items()}
+    fast = VPTAgent(policy, dtype="bfloat16", pack_weights=True, seed=0)
+    a, _ = fast.act(_obs(2, seed=1))
+    assert a.shape == (2, 2) and ((0 <= a[:, 0]) & (a[:, 0] < 8641) & (0 <= a[:, 1]) & (a[:, 1] < 121)).all()
+    assert fast.policy is not policy and not any(p.requires_grad for p in fast.policy.parameters())
+    after = policy.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    # the float32 agent still computes exactly the network's own forward
+    obs = _obs(2, seed=2)
+    out, _ = VPTAgent(policy).evaluate(obs)
+    with torch.inference_mode():
+        direct, _ = policy(torch.as_tensor(obs)[:, None])
+    assert all(torch.equal(out.logp[k], direct.logp[k]) for k in ("buttons", "camera"))
+    with pytest.raises(ValueError, match="pack_weights needs dtype='bfloat16'"):
+        VPTAgent(policy, pack_weights=True)
+
+
+def test_fast_mode_batches_like_single_envs(policy):
+    fast = VPTAgent(policy, dtype="bfloat16", pack_weights=True)
+    obs = _obs(2, seed=3)
+    batched, _ = fast.evaluate(obs)
+    for i in range(2):
+        single, _ = fast.evaluate(obs[i : i + 1], state=fast.initial_state(1))
+        for k in ("buttons", "camera"):
+            torch.testing.assert_close(single.logp[k], batched.logp[k][i : i + 1], rtol=0, atol=0.05)

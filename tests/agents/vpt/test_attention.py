@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agents.vpt.attention import MaskedSelfAttention, attention_allowed, next_valid, relative_position_table
+from agents.vpt.attention import (
+    MaskedSelfAttention,
+    attention_allowed,
+    next_valid,
+    relative_position_table,
+)
 
 
 def test_clipped_causal_band_self_plus_maxlen_minus_one_previous():
@@ -108,3 +113,48 @@ def test_fused_attention_matches_reference_maths():
         b, sf = fused(y, first, sf)
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
         first = torch.zeros_like(first)
+
+
+def _perturbed(module: torch.nn.Module, seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+    return module
+
+
+@pytest.mark.parametrize("chunk", [1, 3])
+def test_fuse_projections_keeps_the_maths_over_calls_and_episode_starts(chunk):
+    torch.manual_seed(4)
+    ref = _perturbed(MaskedSelfAttention(16, 4, 6), 4)
+    fast = MaskedSelfAttention(16, 4, 6)
+    fast.load_state_dict(ref.state_dict())
+    fast.fuse_projections()
+    assert fast.fused and fast.qkvr is not None and fast.qkvr.out_features == 3 * 16 + 10 * 4
+    keys = set(fast.state_dict())
+    assert "qkvr.weight" in keys and "orc_block.q_layer.weight" not in keys and "orc_block.b_nd" in keys
+    sr, sf = ref.initial_state(2), fast.initial_state(2)
+    g = torch.Generator().manual_seed(0)
+    for call in range(6):  # more frames than the cache holds, with episode starts at and inside chunks
+        y = torch.randn(2, chunk, 16, generator=g)
+        first = torch.zeros(2, chunk, dtype=torch.bool)
+        first[0, 0] = call == 2
+        first[1, -1] = call == 3
+        a, sr = ref(y, first, sr)
+        b, sf = fast(y, first, sf)
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+        assert torch.equal(sf[0], sr[0])
+        torch.testing.assert_close(sf[1], sr[1], rtol=1e-5, atol=1e-5)
+    assert set(fast._tables) == {(chunk, 6 + chunk)}  # the position table was built once
+
+
+def test_fuse_projections_bfloat16_cache_and_bad_inputs_unchanged():
+    attn = MaskedSelfAttention(16, 4, 6)
+    attn.fuse_projections(cache_dtype=torch.bfloat16)
+    valid, k, v = attn.initial_state(3)
+    assert k.dtype == v.dtype == torch.bfloat16 and valid.dtype == torch.bool and k.shape == (3, 6, 16)
+    assert attn.initial_state(1, dtype=torch.float32)[1].dtype == torch.float32
+    out, (valid, k, v) = attn(torch.randn(3, 1, 16), torch.zeros(3, 1, dtype=torch.bool), attn.initial_state(3))
+    assert out.dtype == torch.float32 and k.dtype == torch.bfloat16 and valid[:, -1].all() and not valid[:, :-1].any()
+    attn.fuse_projections()  # a second call is a no-op
+    assert attn.cache_dtype == torch.bfloat16
