@@ -3,13 +3,15 @@
 Run: ``python -m benchmarks.genrl_end_to_end`` (walker; about 25 minutes on a 2-core CPU with the defaults,
 measured per stage: world model ~0.65 s/update x 1200, behaviour ~0.23 s/update x 2000 at 512 start states;
 ``--tiny`` for a half-minute smoke run). The default prompt is the lying-down pose (GenRL's
-``walker_lying_down`` task): uniform-random exploration data holds mostly fallen walkers, so the model knows
+``walker_lying_down`` task): random exploration data holds mostly fallen walkers, so the model knows
 that pose; ``--pose stand`` asks for standing (``walker_stand``), which random data shows only at episode
 starts. Stages, each resumable from ``--run-dir`` (re-running skips finished
 stages and continues interrupted training from its checkpoint):
 
-1. **data**: ``--episodes`` uniform-random-action episodes of ``walker-<--data-task>`` (500 agent steps each,
-   64x64 pixels, GenRL's settings) into an episode store;
+1. **data**: ``--episodes`` random-action episodes of ``walker-<--data-task>`` (500 agent steps each, 64x64
+   pixels, GenRL's settings) into an episode store. Each uniform random action is held for 1..16 agent steps
+   (:class:`HeldRandomActions`; ``--exploration uniform`` draws a new one every step, which made the first
+   proof run fail: see that class);
 2. **embed**: each episode gets ``clip_video`` (T, D): the VLM embedding of frames [t-7..t], zeros for the
    first 7 steps, as the reference's ``process_episode``;
 3. **world model**: a small MFWM (``WorldModelConfig.small``) plus connector and aligner trained on that data
@@ -21,7 +23,10 @@ stages and continues interrupted training from its checkpoint):
 6. **eval**: the learned policy and a uniform random policy in the real env with the task's ground-truth
    reward; the table reports mean returns, normalised scores ``(R - random) / (expert - random)`` from GenRL's
    task table, and the ratio of the two returns (same run, same seeds); a zero-action policy is a third row,
-   since some poses (lying down) need little behaviour.
+   since some poses (lying down) need little behaviour;
+7. **prompt-reward check**: ``--check-episodes`` real episodes per policy scored by GenRL's prompt reward
+   (:func:`prompt_reward_check`): a reward that ranks the policies like the ground truth while the learned one
+   scores low means the actor exploited the model's imagination.
 
 The VLM is ``--vlm`` (default ``random-features``: a seeded random-feature video encoder, an offline
 stand-in, NOT a pretrained vision-language model); every line of the report names it.
@@ -39,6 +44,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 POSES = ("stand", "lying_down")
+EXPLORATIONS = ("held", "uniform")
 POSE_TASK = {"stand": "walker_stand", "lying_down": "walker_lying_down"}
 
 
@@ -47,10 +53,15 @@ class Args:
     """:param run_dir: output and resume directory. :param vlm: VLM registry name.
     :param pose: target pose of the prompt video. :param eval_task: GenRL task evaluated (default: the pose's).
     :param data_task: walker task whose env collects the exploration data.
-    :param episodes: exploration episodes. :param wm_steps: world-model updates.
+    :param episodes: exploration episodes. :param exploration: ``"held"`` (default: uniform random actions, each
+        held for a random 1..``max_hold`` agent steps, see :class:`HeldRandomActions`) or ``"uniform"`` (a new
+        uniform random action every step). :param max_hold: longest hold of ``"held"`` exploration.
+    :param wm_steps: world-model updates.
     :param wm_batch, wm_length: world-model batch (length a multiple of 8).
     :param behaviour_steps: actor-critic updates. :param behaviour_batch, behaviour_length: start states.
-    :param eval_episodes: evaluation episodes per policy. :param seed: seed. :param threads: torch threads.
+    :param behaviour_lr: actor and critic learning rate (None: ``BehaviourConfig.small``'s 1e-3).
+    :param eval_episodes: evaluation episodes per policy.
+    :param check_episodes: episodes per policy of the prompt-reward check (0 skips it). :param seed: seed. :param threads: torch threads.
     :param progress: progress bars.
     """
 
@@ -60,13 +71,17 @@ class Args:
     eval_task: Optional[str] = None
     data_task: str = "walk"
     episodes: int = 20
+    exploration: str = "held"
+    max_hold: int = 16
     wm_steps: int = 1200
     wm_batch: int = 16
     wm_length: int = 64
     behaviour_steps: int = 2000
     behaviour_batch: int = 32
     behaviour_length: int = 16
+    behaviour_lr: Optional[float] = None
     eval_episodes: int = 5
+    check_episodes: int = 2
     seed: int = 0
     threads: Optional[int] = None
     progress: bool = True
@@ -75,10 +90,63 @@ class Args:
     def tiny(cls, run_dir: str = "runs/genrl_end_to_end_tiny") -> "Args":
         """A smoke-test configuration (about a minute): checks every stage runs, measures nothing."""
         return cls(run_dir=run_dir, episodes=2, wm_steps=4, wm_batch=4, wm_length=16, behaviour_steps=3,
-                   behaviour_batch=4, behaviour_length=4, eval_episodes=1)
+                   behaviour_batch=4, behaviour_length=4, eval_episodes=1, check_episodes=1)
 
 
 # --------------------------------------------------------------------------------------------- stages
+class HeldRandomActions:
+    """Exploration policy: a uniform random action held for a random number of steps (1..``max_hold``).
+
+    Why (issue #7): with a new uniform random action every step (i.i.d., zero mean) the walker only flails;
+    a world model trained on such data has never seen an action *held* for many steps, nor the poses that
+    sustained actions reach (bridges, splits, curled legs). Behaviour learning then exploits exactly that
+    gap: the first proof run's actor converged to constant saturated actions (|a| ~ 0.98, step-to-step change
+    0.03) that the model imagined as lying flat (prompt reward 0.59 vs 0.43 for zero actions in imagination)
+    while the real walker arched into a bridge (real prompt reward 0.17, GT return 221 vs 447 for random
+    actions). GenRL's own datasets come from DreamerV3 and Plan2Explore agents (spec section 7), whose actions
+    are temporally correlated; random holds are the cheapest stand-in for that coverage. A hold of 1 step is
+    the old i.i.d. exploration, so both kinds of data are present.
+
+    :param action_space: a Box action space (actions are drawn from its bounds).
+    :param max_hold: longest hold in agent steps (hold lengths are uniform over 1..max_hold).
+    :param seed: seed of the draws.
+
+    Example::
+
+        >>> import gymnasium as gym
+        >>> policy = HeldRandomActions(gym.spaces.Box(-1.0, 1.0, (2,)), max_hold=4, seed=0)
+        >>> actions = np.stack([policy(None) for _ in range(12)])
+        >>> actions.shape, bool((np.abs(actions) <= 1).all())
+        ((12, 2), True)
+    """
+
+    def __init__(self, action_space: Any, max_hold: int = 16, seed: int = 0) -> None:
+        low, high = np.asarray(action_space.low, np.float32), np.asarray(action_space.high, np.float32)
+        if not isinstance(max_hold, int) or isinstance(max_hold, bool) or max_hold < 1:
+            raise ValueError(f"max_hold must be a positive int, got {max_hold!r}")
+        if low.shape != high.shape or low.ndim != 1 or not (np.isfinite(low).all() and np.isfinite(high).all()):
+            raise ValueError(f"HeldRandomActions needs a bounded 1-d Box action space, got {action_space}")
+        self.low, self.high, self.max_hold = low, high, max_hold
+        self.rng = np.random.default_rng(seed)
+        self._action = low
+        self._left = 0
+
+    def __call__(self, observation: Any) -> np.ndarray:
+        if self._left == 0:
+            self._action = self.rng.uniform(self.low, self.high).astype(np.float32)
+            self._left = int(self.rng.integers(1, self.max_hold + 1))
+        self._left -= 1
+        return self._action.copy()
+
+
+def exploration_policy(name: str, action_space: Any, max_hold: int = 16, seed: int = 0
+                       ) -> Optional[Callable[[Any], np.ndarray]]:
+    """The data-collection policy ``name`` (see :data:`EXPLORATIONS`); None means i.i.d. uniform actions."""
+    if name not in EXPLORATIONS:
+        raise ValueError(f"unknown exploration {name!r}; expected one of {EXPLORATIONS}")
+    return None if name == "uniform" else HeldRandomActions(action_space, max_hold, seed)
+
+
 def evaluate_constant(env_id: Any, episodes: int, seed: int = 0, task: Optional[str] = None,
                       **env_kwargs: Any) -> dict[str, Any]:
     """A trivial baseline: the all-zero action every step (tells whether a score needs any behaviour at all)."""
@@ -90,6 +158,50 @@ def evaluate_constant(env_id: Any, episodes: int, seed: int = 0, task: Optional[
     out["label"] = "zero action"
     return out
 
+
+
+def prompt_reward_check(model: Any, prompt: Any, env_factory: Callable[[], Any],
+                        policies: dict[str, Any], episodes: int, seed: int = 0) -> dict[str, dict[str, float]]:
+    """Real episodes of each policy scored by GenRL's prompt reward (:class:`wrappers.genrl_reward.GenRLReward`).
+
+    This is the check that tells a reward problem from a behaviour-learning problem: if the prompt reward
+    ranks the policies like the task's ground truth does but the learned policy scores low, the actor
+    exploited the world model's imagination; if the reward itself ranks them wrongly, the
+    prompt/connector/reward path is at fault.
+
+    :param model: the MFWM. :param prompt: the prompt (as given to the behaviour learner).
+    :param env_factory: makes the (unwrapped) evaluation env.
+    :param policies: name -> ``act(obs) -> action``, or an object with ``reset(obs[None])``, ``act()`` and
+        ``observe(obs[None], action[None])`` (a :class:`~agents.genrl.behaviour.GenRLPolicy`).
+    :param episodes: episodes per policy (episode i reset with ``seed + i``).
+    :return: name -> {"prompt_reward_per_step", "task_return"} (means over the episodes).
+    """
+    from wrappers.genrl_reward import GenRLReward
+
+    env = GenRLReward(env_factory(), model, prompt)
+    out: dict[str, dict[str, float]] = {}
+    for name, policy in policies.items():
+        stateful = hasattr(policy, "observe")
+        prompt_means, task_returns = [], []
+        for ep in range(episodes):
+            obs, _ = env.reset(seed=seed + ep)
+            if stateful:
+                policy.reset(np.asarray(obs)[None])
+            rewards, task, done = [], 0.0, False
+            while not done:
+                action = policy.act()[0] if stateful else policy(obs)
+                obs, r, terminated, truncated, info = env.step(action)
+                rewards.append(float(r))
+                task += info["task_reward"]
+                done = bool(terminated or truncated)
+                if stateful and not done:
+                    policy.observe(np.asarray(obs)[None], np.asarray(action)[None])
+            prompt_means.append(float(np.mean(rewards)))
+            task_returns.append(task)
+        out[name] = {"prompt_reward_per_step": float(np.mean(prompt_means)),
+                     "task_return": float(np.mean(task_returns))}
+    env.close()
+    return out
 
 
 def embed_episodes(store: Any, vlm: Any, batch: int = 64, progress: bool = False) -> int:
@@ -196,7 +308,8 @@ def run(args: Args, vlm: Any = None, env_factory: Optional[Callable[[], Any]] = 
             env = make("walker", args.data_task, seed=args.seed, render_quality="fast")
         else:
             env = env_factory()
-        collect(env, None, args.episodes - len(store), store, seed=args.seed + len(store), progress=args.progress)
+        explore = exploration_policy(args.exploration, env.action_space, args.max_hold, args.seed + len(store))
+        collect(env, explore, args.episodes - len(store), store, seed=args.seed + len(store), progress=args.progress)
         env.close()
     timings["data"] = time.perf_counter() - t0
 
@@ -215,7 +328,8 @@ def run(args: Args, vlm: Any = None, env_factory: Optional[Callable[[], Any]] = 
         write_video(clip, prompt_path)
 
     t0 = time.perf_counter()
-    config = BehaviourConfig.small(batch_size=args.behaviour_batch, batch_length=args.behaviour_length)
+    lr = {} if args.behaviour_lr is None else {"actor_lr": args.behaviour_lr, "critic_lr": args.behaviour_lr}
+    config = BehaviourConfig.small(batch_size=args.behaviour_batch, batch_length=args.behaviour_length, **lr)
     policy = learn_behaviour(model, str(prompt_path), steps=args.behaviour_steps, config=config,
                              run_dir=run_dir / "behaviour", seed=args.seed, progress=args.progress)
     timings["behaviour"] = time.perf_counter() - t0
@@ -228,7 +342,21 @@ def run(args: Args, vlm: Any = None, env_factory: Optional[Callable[[], Any]] = 
     rnd = evaluate_random(env_id, args.eval_episodes, seed=10_000 + args.seed, task=task, **kwargs)
     zero = evaluate_constant(env_id, args.eval_episodes, seed=10_000 + args.seed, task=task, **kwargs)
     timings["eval"] = time.perf_counter() - t0
+
+    check = None
+    if args.check_episodes > 0:
+        t0 = time.perf_counter()
+        from agents.genrl.behaviour import _make_env
+
+        space = _make_env(env_id, **kwargs).action_space
+        space.seed(args.seed)
+        zeros = np.zeros(space.shape, np.float32)
+        check = prompt_reward_check(model, str(prompt_path), lambda: _make_env(env_id, **kwargs),
+                                    {"genrl": policy, "random": lambda o: space.sample(), "zero_action": lambda o: zeros},
+                                    args.check_episodes, seed=10_000 + args.seed)
+        timings["prompt_reward_check"] = time.perf_counter() - t0
     results = {"task": task, "pose": args.pose, "vlm": vlm_label, "genrl": ours, "random": rnd, "zero_action": zero,
+               "prompt_reward_check": check,
                "return_ratio": ours["mean_return"] / rnd["mean_return"] if rnd["mean_return"] else None,
                "timings_s": timings, "args": asdict(args),
                "behaviour_metrics": getattr(policy, "last_metrics", {})}
@@ -240,17 +368,24 @@ def format_table(results: dict[str, Any]) -> str:
     def score(x: Any) -> str:
         return "n/a" if x is None else f"{x:.3f}"
 
-    rows = [("GenRL data-free (video prompt)", results["genrl"]), ("random policy", results["random"])]
+    rows = [("GenRL data-free (video prompt)", "genrl"), ("random policy", "random")]
     if "zero_action" in results:
-        rows.append(("zero action (trivial baseline)", results["zero_action"]))
+        rows.append(("zero action (trivial baseline)", "zero_action"))
+    check = results.get("prompt_reward_check") or {}
     lines = [
         f"GenRL end to end - task {results['task']}, prompt: video of pose '{results['pose']}'",
         f"VLM: {results['vlm']}",
-        f"{'policy':34s} {'episodes':>8s} {'mean return':>12s} {'std':>8s} {'normalised':>10s}",
+        f"{'policy':34s} {'episodes':>8s} {'mean return':>12s} {'std':>8s} {'normalised':>10s} "
+        f"{'prompt reward/step':>18s}",
     ]
-    for name, r in rows:
+    for name, key in rows:
+        r = results[key]
+        prompt = f"{check[key]['prompt_reward_per_step']:.3f}" if key in check else "n/a"
         lines.append(f"{name:34s} {r['episodes']:8d} {r['mean_return']:12.1f} {r['std_return']:8.1f} "
-                     f"{score(r['normalized_score']):>10s}")
+                     f"{score(r['normalized_score']):>10s} {prompt:>18s}")
+    if check:
+        lines.append(f"prompt reward/step: GenRL's reward of real episodes ({results.get('args', {}).get('check_episodes')} "
+                     "per policy, same seeds as the first evaluation episodes)")
     ratio = results["return_ratio"]
     lines.append(f"return ratio GenRL / random: {'n/a' if ratio is None else f'{ratio:.2f}'}")
     lines.append("stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in results["timings_s"].items()))
@@ -269,6 +404,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Args:
             parser.add_argument(flag, default=None)
         elif name == "threads":
             parser.add_argument(flag, type=int, default=None)
+        elif name == "behaviour_lr":
+            parser.add_argument(flag, type=float, default=None)
         else:
             parser.add_argument(flag, type=type(value), default=None)
     ns = vars(parser.parse_args(argv))
@@ -277,6 +414,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Args:
     base.update({k: v for k, v in ns.items() if v is not None})
     if base["pose"] not in POSES:
         parser.error(f"--pose must be one of {POSES}")
+    if base["exploration"] not in EXPLORATIONS:
+        parser.error(f"--exploration must be one of {EXPLORATIONS}")
     return Args(**base)
 
 

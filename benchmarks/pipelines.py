@@ -22,19 +22,23 @@ def _genrl_end_to_end(out_dir: Path, quick: bool) -> dict[str, Any]:
     run_dir = str(out_dir / "genrl_end_to_end")
     if quick:  # a few minutes on 2 cores: shows the path runs end to end, far too short to learn much
         args = Args(run_dir=run_dir, episodes=4, wm_steps=100, wm_batch=8, wm_length=32, behaviour_steps=100,
-                    behaviour_batch=16, behaviour_length=16, eval_episodes=2, progress=False)
+                    behaviour_batch=16, behaviour_length=16, eval_episodes=2, check_episodes=1,
+                    progress=False)
     else:
         args = Args(run_dir=run_dir, progress=False)
     results = run(args)
-    rows = [("GenRL data-free (video prompt)", results["genrl"]), ("random policy", results["random"]),
-            ("zero action", results["zero_action"])]
+    rows = [("GenRL data-free (video prompt)", "genrl"), ("random policy", "random"), ("zero action", "zero_action")]
+    check = results.get("prompt_reward_check") or {}
     table = [f"Task `{results['task']}`, prompt: a rendered video of the pose '{results['pose']}'. "
              f"VLM: {results['vlm']}. Budget: {args.episodes} exploration episodes, {args.wm_steps} world-model "
              f"updates, {args.behaviour_steps} behaviour updates.", "",
-             "| policy | episodes | return | normalised |", "|---|---|---|---|"]
-    for name, r in rows:
+             "| policy | episodes | return | normalised | GenRL prompt reward/step (real episodes) |",
+             "|---|---|---|---|---|"]
+    for name, key in rows:
+        r = results[key]
         norm = "–" if r["normalized_score"] is None else f"{r['normalized_score']:.3f}"
-        table.append(f"| {name} | {r['episodes']} | {r['mean_return']:.1f} ± {r['std_return']:.1f} | {norm} |")
+        prompt = f"{check[key]['prompt_reward_per_step']:.3f}" if key in check else "–"
+        table.append(f"| {name} | {r['episodes']} | {r['mean_return']:.1f} ± {r['std_return']:.1f} | {norm} | {prompt} |")
     table.append("")
     table.append("Stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in results["timings_s"].items()))
     return {"table": table, "results": {k: v for k, v in results.items() if k != "behaviour_metrics"}}

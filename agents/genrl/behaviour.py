@@ -250,6 +250,9 @@ class ActorCritic(nn.Module):
             "return_p05": self.return_norm.values[0].item(), "return_p95": self.return_norm.values[1].item(),
             "actor_grad_norm": actor_norm, "critic_grad_norm": critic_norm,
             "action_std": self.actor(feat[:-1].detach()).stddev.mean().item(),
+            # mean |a| of the imagined actions: near 1 means a saturated (bang-bang) actor, the signature of
+            # a policy exploiting a world model that never saw sustained extreme actions (issue #7)
+            "action_abs_mean": actions[:-1].detach().abs().mean().item(),
         }
 
 

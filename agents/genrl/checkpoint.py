@@ -26,7 +26,9 @@ from agents.genrl.connector import Connector, ConnectorConfig, make_connector_op
 from agents.genrl.world_model import WorldModel, WorldModelConfig, make_optimizer
 
 FORMAT = "vpt_gym.genrl.world_model"
-VERSION = 1
+#: 2: the optimiser state is stored through :func:`agents.checkpoints.optimizer_to_tensors` (v1 files, written
+#: before that change, cannot be resumed: their optimiser layout differs).
+VERSION = 2
 
 
 @dataclass
@@ -112,6 +114,11 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"{path}: metadata is not valid JSON: {err}") from err
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: metadata must be a JSON object, got {type(meta).__name__}")
+    if meta.get("format") == FORMAT and meta.get("version") == 1:
+        raise CheckpointError(
+            f"{path}: written by an older vpt-gym (world-model checkpoint v1, an earlier optimiser layout); "
+            f"this version reads v{VERSION}: retrain the world model"
+        )
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise CheckpointError(
             f"{path}: unsupported checkpoint format {meta.get('format')!r} v{meta.get('version')!r}; "

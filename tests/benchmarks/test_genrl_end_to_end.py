@@ -57,7 +57,7 @@ def tiny_args(tmp_path, **kw):
 def test_miniature_runs_every_stage_and_resumes(tmp_path):
     vlm = FakeVLM()
     env = lambda: MovingSquareEnv(episode_steps=20)  # noqa: E731
-    args = tiny_args(tmp_path)
+    args = tiny_args(tmp_path, behaviour_lr=2e-4)
     results = run(args, vlm=vlm, env_factory=env, eval_env=env, prompt_clip=upward_clip())
     run_dir = tmp_path / "run"
     for name in ("prompt.gif", "results.json", "world_model/checkpoint.safetensors",
@@ -67,13 +67,21 @@ def test_miniature_runs_every_stage_and_resumes(tmp_path):
     assert results["genrl"]["normalized_score"] is not None  # scored against walker_stand's table row
     table = format_table(results)
     assert "fake-vlm (offline stand-in" in table and "random policy" in table
+    check = results["prompt_reward_check"]
+    assert set(check) == {"genrl", "random", "zero_action"}
+    assert all(np.isfinite(v["prompt_reward_per_step"]) for v in check.values())
+    assert "prompt reward/step" in table and f"{check['random']['prompt_reward_per_step']:.3f}" in table
     saved = json.loads((run_dir / "results.json").read_text())
     assert saved["task"] == "walker_stand"
     # a re-run resumes: no new episodes, no new world-model or behaviour updates
     calls = vlm.video_calls
     run(args, vlm=vlm, env_factory=env, eval_env=env, prompt_clip=upward_clip())
     assert len(EpisodeStore(run_dir / "data")) == 2
-    assert vlm.video_calls == calls + 1  # only the prompt embedding
+    assert vlm.video_calls == calls + 2  # only the prompt embedding (behaviour learning and the reward check)
+    from agents.genrl.behaviour import load_behaviour
+
+    config = load_behaviour(run_dir / "behaviour" / "behaviour.safetensors")[3]["config"]
+    assert config["actor_lr"] == config["critic_lr"] == 2e-4  # --behaviour-lr reaches the actor-critic
     lines = (run_dir / "behaviour" / "metrics.jsonl").read_text().splitlines()
     assert json.loads(lines[-1])["step"] == 2 and len(lines) == 1
 
@@ -126,3 +134,86 @@ def test_miniature_learned_behaviour_beats_random_on_prompt_reward(tmp_path):
     gt = evaluate_behaviour(policy, model, SliderEnv, episodes=4, seed=200)
     gt_random = evaluate_random(SliderEnv, episodes=4, seed=200)
     assert gt["mean_return"] > gt_random["mean_return"], (gt, gt_random)
+
+
+def test_held_random_actions_hold_then_change_within_bounds():
+    """The exploration of issue #7's fix: random actions held for 1..max_hold steps, inside the Box."""
+    import gymnasium as gym
+
+    from benchmarks.genrl_end_to_end import HeldRandomActions
+
+    space = gym.spaces.Box(np.array([-1.0, 0.0], np.float32), np.array([1.0, 2.0], np.float32))
+    policy = HeldRandomActions(space, max_hold=5, seed=3)
+    actions = np.stack([policy(None) for _ in range(2000)])
+    assert actions.dtype == np.float32 and actions.shape == (2000, 2)
+    assert (actions >= space.low).all() and (actions <= space.high).all()
+    change = np.flatnonzero(np.any(actions[1:] != actions[:-1], axis=1)) + 1
+    runs = np.diff(np.concatenate([[0], change, [len(actions)]]))[:-1]  # the last run may be cut short
+    assert runs.min() >= 1 and runs.max() <= 5
+    assert set(runs.tolist()) == {1, 2, 3, 4, 5}  # every hold length occurs (uniform over 1..5)
+    assert abs(runs.mean() - 3.0) < 0.3
+    # a new draw per hold: not the same action again
+    assert len(np.unique(actions[np.concatenate([[0], change])], axis=0)) == len(change) + 1
+    # the same seed gives the same actions
+    again = HeldRandomActions(space, max_hold=5, seed=3)
+    assert np.array_equal(np.stack([again(None) for _ in range(50)]), actions[:50])
+
+
+def test_held_random_actions_rejects_bad_input():
+    import gymnasium as gym
+
+    from benchmarks.genrl_end_to_end import HeldRandomActions, exploration_policy
+
+    box = gym.spaces.Box(-1.0, 1.0, (3,))
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(ValueError, match="max_hold"):
+            HeldRandomActions(box, max_hold=bad)
+    with pytest.raises(ValueError, match="bounded 1-d Box"):
+        HeldRandomActions(gym.spaces.Box(-np.inf, np.inf, (3,)))
+    with pytest.raises(ValueError, match="unknown exploration 'sticky'"):
+        exploration_policy("sticky", box)
+    assert exploration_policy("uniform", box) is None
+    assert isinstance(exploration_policy("held", box), HeldRandomActions)
+
+
+def test_parse_args_exploration_flags():
+    from benchmarks.genrl_end_to_end import parse_args
+
+    args = parse_args([])
+    assert args.exploration == "held" and args.max_hold == 16 and args.check_episodes == 2
+    assert args.behaviour_lr is None
+    args = parse_args(["--exploration", "uniform", "--max-hold", "4", "--check-episodes", "0", "--behaviour-lr", "3e-4"])
+    assert (args.exploration, args.max_hold, args.check_episodes, args.behaviour_lr) == ("uniform", 4, 0, 3e-4)
+    with pytest.raises(SystemExit):
+        parse_args(["--exploration", "sticky"])
+
+
+def test_prompt_reward_check_scores_every_policy_and_keeps_task_reward(tmp_path):
+    """The check's numbers are GenRLReward's per-step prompt reward and the env's own (task) return."""
+    from agents.genrl.connector import Connector, ConnectorConfig
+    from agents.genrl.reward import MFWM
+    from agents.genrl.world_model import WorldModel, WorldModelConfig
+    from benchmarks.genrl_end_to_end import prompt_reward_check
+    from wrappers.genrl_reward import GenRLReward
+
+    torch.manual_seed(0)
+    wm = WorldModel(WorldModelConfig.small(action_dim=2))
+    model = MFWM(wm, Connector(ConnectorConfig.for_world_model(wm.config, embed_dim=16)), FakeVLM())
+    env = lambda: MovingSquareEnv(episode_steps=12)  # noqa: E731
+    left = lambda o: np.array([-1.0, 0.0], np.float32)  # noqa: E731
+    out = prompt_reward_check(model, upward_clip(), env, {"left": left}, episodes=2, seed=5)
+    # the same numbers by hand with the wrapper
+    wrapped = GenRLReward(env(), model, upward_clip())
+    means, task = [], []
+    for ep in range(2):
+        obs, _ = wrapped.reset(seed=5 + ep)
+        rs, t, done = [], 0.0, False
+        while not done:
+            obs, r, term, trunc, info = wrapped.step(left(obs))
+            rs.append(r)
+            t += info["task_reward"]
+            done = term or trunc
+        means.append(np.mean(rs))
+        task.append(t)
+    assert out["left"]["prompt_reward_per_step"] == pytest.approx(np.mean(means), abs=1e-6)
+    assert out["left"]["task_return"] == pytest.approx(np.mean(task), abs=1e-6)

@@ -103,6 +103,20 @@ def test_update_uses_17_states_and_dynamics_backprop(model):
     assert all(torch.equal(a, b) for a, b in zip(ac.critic.parameters(), ac.slow_critic.parameters()))
 
 
+def test_update_reports_mean_absolute_imagined_action(model):
+    """``action_abs_mean`` is mean |a| over the 16 imagined actions that lead somewhere (issue #7: a value near 1
+    is the saturated actor that exploited the first proof run's world model)."""
+    cfg = BehaviourConfig.small(**TINY)
+    feat = model.world_model.config.stoch * model.world_model.config.classes + model.world_model.config.deter
+    torch.manual_seed(0)
+    ac = ActorCritic(feat, 2, cfg)
+    sampled = ac.policy
+    ac.policy = lambda f: sampled(f) * 0.0 + torch.tensor([0.25, -0.75])  # |a| mean 0.5, gradient still flows
+    reward = PromptReward(model.world_model, model.connector, model.embed(prompt()), batch=16)
+    m = ac.update(model.world_model, data_free_starts(model, ac, 16), reward)
+    assert m["action_abs_mean"] == pytest.approx(0.5)
+
+
 def test_data_free_starts_mix_and_warmup(model):
     wm = model.world_model
     feat = wm.config.stoch * wm.config.classes + wm.config.deter

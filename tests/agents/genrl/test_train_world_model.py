@@ -133,3 +133,19 @@ def test_checkpoint_with_bad_metadata_is_rejected(tmp_path):
               metadata={"vpt_gym": json.dumps({"format": "vpt_gym.genrl.world_model", "version": 99})})
     with pytest.raises(ValueError, match="v99"):
         load_checkpoint(tmp_path / "old.safetensors")
+
+
+def test_v1_checkpoint_is_refused_with_a_clear_error(tmp_path):
+    """v1 files (the optimiser layout before agents.checkpoints.optimizer_to_tensors) must not fail with a
+    bare KeyError."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from agents.checkpoints import CheckpointError
+    from agents.genrl.checkpoint import FORMAT, load_checkpoint
+
+    path = tmp_path / "old.safetensors"
+    save_file({"x": torch.zeros(1)}, str(path), metadata={"vpt_gym": json.dumps({"format": FORMAT, "version": 1})})
+    with pytest.raises(CheckpointError, match="older vpt-gym.*v1"):
+        load_checkpoint(path)
