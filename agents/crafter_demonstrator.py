@@ -38,8 +38,9 @@ player has not moved for 8 steps while trying to, it makes a random safe move.
 
 Episodes come back as arrays (:class:`DemoEpisode`): ``frames[t]`` is the observation the demonstrator
 saw before choosing ``actions[t]`` (so ``frames`` and ``actions`` have the same length ``T``), plus the
-final observation and the achievements unlocked. Writing them in the contractor layout (video + per-
-step actions) is the shared episode writer's job.
+final observation and the achievements unlocked. :func:`write_episode` writes one in the contractor
+layout (video + per-step jsonl, the ``"crafter"`` action codec), which the VPT pipeline reads with the
+same code as Minecraft recordings (``agents.vpt.contractor.read_pair(..., action_codec="crafter")``).
 
 Example::
 
@@ -66,6 +67,7 @@ from __future__ import annotations
 import argparse
 import heapq
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import gymnasium as gym
@@ -73,7 +75,7 @@ import numpy as np
 
 from vpt_gym.envs.crafter import ACHIEVEMENTS, ACTION_NAMES, CrafterEnv
 
-__all__ = ["CrafterDemonstrator", "DemoEpisode", "run_demonstrator", "run_random", "compare"]
+__all__ = ["CrafterDemonstrator", "DemoEpisode", "run_demonstrator", "run_random", "compare", "write_episode"]
 
 ACTION = {name: index for index, name in enumerate(ACTION_NAMES)}
 DIRECTIONS: tuple[tuple[int, int], ...] = ((-1, 0), (1, 0), (0, -1), (0, 1))
@@ -672,6 +674,24 @@ def run_random(env: gym.Env, n_episodes: int, seed: int) -> list[DemoEpisode]:
 
         episodes.append(_play(env, policy, seed + i))
     return episodes
+
+
+def write_episode(episode: DemoEpisode, stem: str | Path, fps: float = 10.0) -> tuple[Path, Path]:
+    """Write an episode as a contractor pair ``<stem>.mp4`` + ``<stem>.jsonl`` (one line per frame: the action
+    taken at that frame, by name and Crafter GUI key; see :mod:`agents.vpt.action_codecs`). Atomic: both
+    files appear only once complete.
+
+    :param episode: the episode (``frames[t]`` seen before ``actions[t]``).
+    :param stem: output path without suffix.
+    :param fps: video frame rate.
+    :return: ``(video, jsonl)`` paths.
+    """
+    from agents.vpt.contractor import ContractorWriter
+
+    with ContractorWriter(stem, fps=fps, action_codec="crafter") as writer:
+        for frame, action in zip(episode.frames, episode.actions):
+            writer.write(frame, {"action": int(action)})
+    return writer.video_path, writer.jsonl_path
 
 
 def compare(n_episodes: int = 20, length: int = 1000, seed: int = 0) -> dict[str, dict[str, Any]]:

@@ -198,7 +198,8 @@ class KLPPO(PPO):
             ``behaviour=``, or a :meth:`GenRLActorCriticPolicy.save_pretrained` directory.
         :param env: VPT: an env with ``(S, S, 3)`` uint8 frames, ``S`` the checkpoint's ``img_size`` (128 for
             the released models; the ImpalaCNN's dense layer fixes it), and ``MultiDiscrete([8641, 121])``
-            actions (``vpt_gym``'s MineRL envs). GenRL: a dm_control pixel env (64x64 frames, ``Box(-1, 1)``
+            actions (``vpt_gym``'s MineRL envs), or ``Discrete(17)`` actions for a Crafter checkpoint
+            (``action_space="crafter"``). GenRL: a dm_control pixel env (64x64 frames, ``Box(-1, 1)``
             actions of the world model's size, e.g. ``vpt_gym/walker-stand-v0``).
         :param policy_kwargs: extra :class:`VPTActorCriticPolicy` / :class:`GenRLActorCriticPolicy` kwargs
             (``chunk_len``, ``value_units``, ``train_world_model``...).

@@ -38,6 +38,11 @@ what :class:`~agents.sb3.kl_ppo.KLPPO` drives; SB3's memory-less entry points (`
 ``evaluate_actions``, ``get_distribution``, ``predict_values``) raise, since their outputs would be wrong.
 ``predict(obs, state, episode_start)`` works as in sb3-contrib's recurrent policies (``state`` is the cache).
 
+**Crafter**: with a config whose ``action_space`` is ``"crafter"`` (e.g.
+:data:`agents.vpt.config.CRAFTER_POLICY`) the action space is ``Discrete(17)`` and the distribution SB3's
+:class:`CategoricalDistribution` over the 17-way head's temperature-scaled log-probabilities; the body,
+the memory and the sequence protocol are the same code.
+
 Checkpoints: :meth:`VPTActorCriticPolicy.from_pretrained` (released names, safetensors directories,
 official ``.model``/``.weights``); ``save``/``save_pretrained`` write ``config.json`` + ``model.safetensors``
 (SB3's own ``policy.save`` would write a pickle), ``load`` reads them back exactly.
@@ -62,7 +67,7 @@ from typing import Any
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.distributions import MultiCategoricalDistribution
+from stable_baselines3.common.distributions import CategoricalDistribution, MultiCategoricalDistribution
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.common.utils import get_device
@@ -70,7 +75,7 @@ from torch import nn
 
 from agents.checkpoints import PathLike
 from agents.sb3.sequence_buffer import Memory
-from agents.vpt.config import POLICY_PRESETS, PolicyConfig
+from agents.vpt.config import CRAFTER_N_ACTIONS, POLICY_PRESETS, PolicyConfig
 from agents.vpt.io import from_pretrained as load_vpt
 from agents.vpt.io import save_pretrained as save_vpt
 from agents.vpt.policy import VPTPolicyNet
@@ -95,12 +100,21 @@ def resolve_config(vpt_config: str | dict[str, Any] | PolicyConfig, img_size: in
     return config
 
 
+def action_space_of(config: PolicyConfig) -> spaces.Discrete | spaces.MultiDiscrete:
+    """The gymnasium action space of a policy config: ``MultiDiscrete([8641, 121])`` for Minecraft,
+    ``Discrete(17)`` for Crafter."""
+    if config.action_space == "crafter":
+        return spaces.Discrete(CRAFTER_N_ACTIONS)
+    return spaces.MultiDiscrete([config.n_buttons, config.n_camera])
+
+
 class VPTActorCriticPolicy(ActorCriticPolicy):
     """The VPT policy as an SB3 actor-critic policy (see the module docstring).
 
     :param observation_space: ``Box(0, 255, (S, S, 3) or (3, S, S), uint8)`` with ``S`` the config's
         ``img_size`` (SB3 transposes HWC image envs to CHW; both are accepted).
-    :param action_space: ``MultiDiscrete([n_buttons, n_camera])`` (``[8641, 121]``).
+    :param action_space: ``MultiDiscrete([n_buttons, n_camera])`` (``[8641, 121]``); ``Discrete(17)`` for a
+        config with ``action_space="crafter"``.
     :param lr_schedule: learning-rate schedule (given by the algorithm).
     :param vpt_config: a preset name (``"1x"``, ``"2x"``, ``"3x"``, ``"tiny"``) or ``PolicyConfig.to_dict()``
         (JSON-able, so SB3's ``save`` stores it as plain JSON).
@@ -157,9 +171,17 @@ class VPTActorCriticPolicy(ActorCriticPolicy):
                 f"VPTActorCriticPolicy needs Box(0, 255, ({s}, {s}, 3) or (3, {s}, {s}), uint8) observations "
                 f"(the config's img_size is {s}), got {observation_space}"
             )
-        want = [self.vpt_config.n_buttons, self.vpt_config.n_camera]
-        if not isinstance(action_space, spaces.MultiDiscrete) or action_space.nvec.tolist() != want:
-            raise ValueError(f"VPTActorCriticPolicy needs MultiDiscrete({want}) actions, got {action_space}")
+        wanted = action_space_of(self.vpt_config)
+        if isinstance(wanted, spaces.Discrete):
+            if not isinstance(action_space, spaces.Discrete) or int(action_space.n) != int(wanted.n):
+                raise ValueError(
+                    f"VPTActorCriticPolicy with action_space={self.vpt_config.action_space!r} needs {wanted} "
+                    f"actions, got {action_space}"
+                )
+        else:
+            want = wanted.nvec.tolist()
+            if not isinstance(action_space, spaces.MultiDiscrete) or action_space.nvec.tolist() != want:
+                raise ValueError(f"VPTActorCriticPolicy needs MultiDiscrete({want}) actions, got {action_space}")
         self._channels_first = observation_space.shape[0] == 3 and observation_space.shape[-1] != 3
 
     def _build(self, lr_schedule: Schedule) -> None:
@@ -238,7 +260,7 @@ class VPTActorCriticPolicy(ActorCriticPolicy):
     @classmethod
     def load(cls, path: str, device: th.device | str = "auto") -> "VPTActorCriticPolicy":  # type: ignore[override]
         """Inverse of :meth:`save`: the policy over ``(S, S, 3)`` uint8 frames and ``MultiDiscrete([8641, 121])``
-        with the saved weights, value head included."""
+        (``Discrete(17)`` for Crafter) with the saved weights, value head included."""
         from agents.vpt.io import load_pretrained
 
         net = load_pretrained(path)
@@ -246,7 +268,7 @@ class VPTActorCriticPolicy(ActorCriticPolicy):
             raise ValueError(f"{path!r} holds a {type(net).__name__}, not a VPT policy")
         s = net.config.img_size
         obs_space = spaces.Box(0, 255, (s, s, 3), np.uint8)
-        act_space = spaces.MultiDiscrete([net.config.n_buttons, net.config.n_camera])
+        act_space = action_space_of(net.config)
         policy = cls(obs_space, act_space, lambda _: 0.0, vpt_config=net.config.to_dict())
         policy.load_pretrained_weights(net, zero_value_head=False)
         return policy.to(get_device(device))
@@ -268,7 +290,7 @@ class VPTActorCriticPolicy(ActorCriticPolicy):
 
     def sequence_distribution(
         self, obs: th.Tensor, episode_starts: th.Tensor, memory: Memory, n_sequences: int
-    ) -> tuple[MultiCategoricalDistribution, th.Tensor, Memory]:
+    ) -> tuple[MultiCategoricalDistribution | CategoricalDistribution, th.Tensor, Memory]:
         """Distributions and values of ``n_sequences`` chunks of consecutive steps.
 
         :param obs: (n_sequences * L, ...) observations, chunk-major.
@@ -283,9 +305,15 @@ class VPTActorCriticPolicy(ActorCriticPolicy):
         frames = frames.reshape(n_sequences, n // n_sequences, *frames.shape[1:])
         first = episode_starts.reshape(n_sequences, -1).bool()
         out, memory = self.vpt(frames, first, memory)
-        logits = th.cat([out.logp["buttons"], out.logp["camera"]], dim=-1).reshape(n, -1)
-        dist = MultiCategoricalDistribution([int(n) for n in self.action_space.nvec])
-        dist.proba_distribution(action_logits=logits)
+        if isinstance(self.action_space, spaces.Discrete):
+            dist: MultiCategoricalDistribution | CategoricalDistribution = CategoricalDistribution(
+                int(self.action_space.n)
+            )
+            dist.proba_distribution(action_logits=out.logp["action"].reshape(n, -1))
+        else:
+            logits = th.cat([out.logp["buttons"], out.logp["camera"]], dim=-1).reshape(n, -1)
+            dist = MultiCategoricalDistribution([int(n) for n in self.action_space.nvec])
+            dist.proba_distribution(action_logits=logits)
         return dist, out.vpred.reshape(n, 1), memory
 
     def step(
@@ -302,7 +330,7 @@ class VPTActorCriticPolicy(ActorCriticPolicy):
 
     def evaluate_actions_sequence(
         self, obs: th.Tensor, actions: th.Tensor, episode_starts: th.Tensor, memory: Memory, n_sequences: int
-    ) -> tuple[th.Tensor, th.Tensor, th.Tensor, MultiCategoricalDistribution]:
+    ) -> tuple[th.Tensor, th.Tensor, th.Tensor, MultiCategoricalDistribution | CategoricalDistribution]:
         """``(values, log_prob, entropy, distribution)`` of chunks (the training-time counterpart of :meth:`step`)."""
         dist, values, _ = self.sequence_distribution(obs, episode_starts, memory, n_sequences)
         return values, dist.log_prob(actions), dist.entropy(), dist

@@ -8,12 +8,14 @@ for the ``.model`` pickles), ``io`` (official files, safetensors, ``from_pretrai
 """
 
 from agents.vpt.agent import VPTAgent
-from agents.vpt.config import IDM_PRESETS, POLICY_PRESETS, IDMConfig, PolicyConfig
+from agents.vpt.config import CRAFTER_IDM, CRAFTER_POLICY, IDM_PRESETS, POLICY_PRESETS, IDMConfig, PolicyConfig
 from agents.vpt.idm import IDMNetwork
 from agents.vpt.io import RELEASED, from_pretrained, load_official, load_pretrained, save_pretrained
 from agents.vpt.policy import PolicyOutput, VPTPolicyNet
 
 __all__ = [
+    "CRAFTER_IDM",
+    "CRAFTER_POLICY",
     "IDMConfig",
     "IDMNetwork",
     "IDM_PRESETS",

@@ -29,6 +29,11 @@ with the same exhausted generator, so no gradient is ever clipped. Here the trai
 materialised once as a list and that list is given to both the optimizer and
 :func:`torch.nn.utils.clip_grad_norm_`; the logged ``grad_norm`` is the norm before clipping.
 
+**Other action spaces**: a policy whose config has ``action_space="crafter"`` (one categorical over
+Crafter's 17 actions) trains with the same code: its data is read with the ``"crafter"`` action codec
+(:mod:`agents.vpt.action_codecs`), agent actions are ``[index]`` and the loss is ``-log pi(index | o)``.
+Crafter runs should set ``drop_null="none"`` (``noop`` is a real choice in Crafter).
+
 Checkpoints are atomic and resumable (:mod:`agents.vpt.training_run`), including the lanes' memory, so a
 resumed run continues identically; progress goes to a tqdm bar and SB3's logger (stdout / csv /
 tensorboard). **Fine-tuning** is :func:`train_bc` with ``init_from`` set to a pretrained directory, an
@@ -93,7 +98,8 @@ Problems = list[tuple[ContractorPair, str]]
 class BCBatch:
     """One (B, T) training chunk.
 
-    :param frames: (B, T, S, S, 3) uint8. :param actions: (B, T, 2) int64 agent actions.
+    :param frames: (B, T, S, S, 3) uint8. :param actions: (B, T, k) int64 agent actions (k = 2 for Minecraft's
+        ``[button, camera]``, 1 for Crafter's ``[index]``).
     :param first: (B, T) bool, True at each recording's first step. :param mask: (B, T) bool, False on padding.
     """
 
@@ -165,6 +171,7 @@ def iter_bc_batches(
     drop_null: str = "agent",
     problems: Problems | None = None,
     chunk_size: int = 64,
+    action_codec: str = "minecraft",
 ) -> Iterator[BCBatch]:
     """(B, T) chunks of ``pairs`` in the order given (see the module docstring).
 
@@ -174,19 +181,23 @@ def iter_bc_batches(
     :param problems: collects ``(pair, reason)`` for unreadable recordings (skipped; the steps read
         before a recording failed are kept).
     :param chunk_size: frames decoded at a time.
+    :param action_codec: how the jsonl actions are read (:mod:`agents.vpt.action_codecs`).
     """
+    from agents.vpt.action_codecs import get_codec
+
+    agent_dims = get_codec(action_codec).agent_dims
     if batch_size < 1 or chunk_len < 1:
         raise ValueError(f"batch_size and chunk_len must be >= 1; got {batch_size}, {chunk_len}")
     problems = problems if problems is not None else []
     shared = iter(list(pairs))
-    kwargs = {"resolution": resolution, "drop_null": drop_null, "chunk_size": chunk_size}
+    kwargs = {"resolution": resolution, "drop_null": drop_null, "chunk_size": chunk_size, "action_codec": action_codec}
     lanes = [_Lane(shared, kwargs, problems) for _ in range(batch_size)]
     while True:
         parts = [lane.take(chunk_len) for lane in lanes]
         if all(p is None for p in parts):
             return
         frames = np.zeros((batch_size, chunk_len, resolution, resolution, 3), np.uint8)
-        actions = np.zeros((batch_size, chunk_len, 2), np.int64)
+        actions = np.zeros((batch_size, chunk_len, agent_dims), np.int64)
         first = np.ones((batch_size, chunk_len), bool)
         mask = np.zeros((batch_size, chunk_len), bool)
         for b, part in enumerate(parts):
@@ -202,15 +213,18 @@ def iter_bc_batches(
 
 
 def bc_loss(policy: VPTPolicyNet, logp: dict[str, torch.Tensor], actions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean over unmasked frames of ``-(log pi_buttons(a_0) + log pi_camera(a_1))``.
+    """Mean over unmasked frames of ``-(log pi_buttons(a_0) + log pi_camera(a_1))`` (``-log pi(a_0)`` for a
+    Crafter policy).
 
     :param policy: the policy (its heads compute the log-probabilities of the actions).
-    :param logp: ``{"buttons": (B, T, 8641), "camera": (B, T, 121)}`` temperature-scaled log-probs.
-    :param actions: (B, T, 2) int64 agent actions. :param mask: (B, T) bool.
+    :param logp: ``{"buttons": (B, T, 8641), "camera": (B, T, 121)}`` temperature-scaled log-probs
+        (``{"action": (B, T, 17)}`` for Crafter).
+    :param actions: (B, T, k) int64 agent actions (k = ``policy.pi_head.agent_dims``). :param mask: (B, T) bool.
     """
-    if actions.shape[-1] != 2 or tuple(actions.shape[:-1]) != tuple(mask.shape):
-        raise ValueError(f"actions must be (B, T, 2) matching mask {tuple(mask.shape)}; got {tuple(actions.shape)}")
-    log_prob = policy.pi_head.log_prob(logp, {"buttons": actions[..., 0], "camera": actions[..., 1]})
+    k = policy.pi_head.agent_dims
+    if actions.shape[-1] != k or tuple(actions.shape[:-1]) != tuple(mask.shape):
+        raise ValueError(f"actions must be (B, T, {k}) matching mask {tuple(mask.shape)}; got {tuple(actions.shape)}")
+    log_prob = policy.pi_head.log_prob(logp, policy.pi_head.split(actions))
     weight = mask.float()
     return -(log_prob * weight).sum() / weight.sum().clamp(min=1.0)
 
@@ -221,7 +235,8 @@ def detach_state(state: TransformerState) -> TransformerState:
 
 
 def _state_tensors(state: TransformerState) -> dict[str, torch.Tensor]:
-    return {f"memory.{i}.{j}": t for i, layer in enumerate(state) for j, t in enumerate(layer)}
+    # copies: layers may share one tensor (e.g. a common validity mask), which safetensors refuses to save
+    return {f"memory.{i}.{j}": t.detach().clone() for i, layer in enumerate(state) for j, t in enumerate(layer)}
 
 
 def _state_from_tensors(tensors: dict[str, torch.Tensor], like: TransformerState) -> TransformerState:
@@ -265,7 +280,8 @@ def evaluate_bc(
     policy.eval()
     total, frames = 0.0, 0
     state = policy.initial_state(batch_size)
-    for batch in iter_bc_batches(pairs, batch_size, chunk_len, policy.config.img_size, drop_null, problems):
+    for batch in iter_bc_batches(pairs, batch_size, chunk_len, policy.config.img_size, drop_null, problems,
+                                 action_codec=policy.config.action_space):  # fmt: skip
         obs, actions, first, mask = _to_tensors(batch, device)
         out, state = policy(obs, first, state)
         n = int(mask.sum())
@@ -290,7 +306,9 @@ class BCConfig:
     :param out_dir: run directory (checkpoints, logs, ``final/``).
     :param labels: directory holding the ``.jsonl`` labels when they are not beside the videos (same
         relative paths, as :func:`agents.vpt.labelling.label_directory` writes them with ``out_root``).
-    :param policy: preset of a freshly initialised policy (``"1x"``, ``"2x"``, ``"3x"``, ``"tiny"``).
+    :param policy: preset of a freshly initialised policy (``"1x"``, ``"2x"``, ``"3x"``, ``"tiny"``), or a
+        ``PolicyConfig.to_dict()`` (e.g. :data:`agents.vpt.config.CRAFTER_POLICY`'s); the config's
+        ``action_space`` also picks the data's action codec.
     :param init_from: fine-tune this pretrained policy instead (directory, official files or released name).
     :param val_data: held-out pairs (directory) for the validation loss; none by default.
     :param chunk_len: frames per chunk (default: the policy's ``timesteps``, 128).
@@ -311,7 +329,7 @@ class BCConfig:
     data: str | list[str]
     out_dir: str
     labels: str | None = None
-    policy: str = "1x"
+    policy: str | dict[str, Any] = "1x"
     init_from: str | None = None
     val_data: str | None = None
     chunk_len: int | None = None
@@ -355,7 +373,7 @@ class BCResult:
     final_dir: Path | None = None
 
 
-def build_policy(policy: str, init_from: str | None, seed: int) -> VPTPolicyNet:
+def build_policy(policy: str | dict[str, Any], init_from: str | None, seed: int) -> VPTPolicyNet:
     """A fresh policy from a preset (initialised with ``seed``) or a pretrained one to fine-tune."""
     return build_network(VPTPolicyNet, "VPT policy", POLICY_PRESETS, policy, init_from, seed)
 
@@ -409,7 +427,8 @@ def train_bc(config: BCConfig) -> BCResult:
             rng = np.random.default_rng([config.seed, epoch])
             order = [pairs[i] for i in rng.permutation(len(pairs))]
             batches = prefetch(iter_bc_batches(order, config.batch_size, chunk_len, policy.config.img_size,
-                                               config.drop_null, problems), config.prefetch)  # fmt: skip
+                                               config.drop_null, problems,
+                                               action_codec=policy.config.action_space), config.prefetch)  # fmt: skip
             finished = True
             n_batches = 0
             for index, batch in enumerate(batches):

@@ -68,7 +68,9 @@ def idm_add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("train", help="train an inverse dynamics model on contractor data (mp4 + jsonl pairs)")
     p.add_argument("data", help="directory of contractor pairs")
     p.add_argument("out_dir", help="run directory (checkpoints, logs, final/)")
-    p.add_argument("--model", default="4x", help="IDM preset for a fresh network: 4x or tiny (default 4x)")
+    p.add_argument("--model", default="4x",
+                   help="IDM preset for a fresh network: 4x, tiny, or crafter (Crafter's 17-action head, "
+                        "agents.vpt.config.CRAFTER_IDM; reads the data with the crafter action codec) (default 4x)")
     p.add_argument("--init-from", default=None, help="start from this IDM checkpoint instead")
     p.add_argument("--val-data", default=None, help="held-out pairs (default: --val-fraction of DATA)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="recordings held out (default 0.1)")
@@ -97,6 +99,15 @@ def idm_add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
+def _crafter_or(kind: str, preset: str) -> str | dict[str, Any]:
+    """``"crafter"`` -> the Crafter network's config (JSON form); any other preset name unchanged."""
+    if preset != "crafter":
+        return preset
+    from agents.vpt.config import CRAFTER_IDM, CRAFTER_POLICY
+
+    return (CRAFTER_IDM if kind == "idm" else CRAFTER_POLICY).to_dict()
+
+
 def _print_json(data: Any) -> None:
     """Pretty JSON on stdout (an undefined R^2 prints as NaN)."""
     print(json.dumps(data, indent=2, sort_keys=True, default=str))
@@ -108,7 +119,7 @@ def idm_run(args: argparse.Namespace) -> int:
         from agents.vpt.idm_training import IDMTrainingConfig, train_idm
 
         result = train_idm(IDMTrainingConfig(
-            data=args.data, out_dir=args.out_dir, model=args.model, init_from=args.init_from, val_data=args.val_data,
+            data=args.data, out_dir=args.out_dir, model=_crafter_or("idm", args.model), init_from=args.init_from, val_data=args.val_data,
             val_fraction=args.val_fraction, window=args.window, batch_size=args.batch_size, epochs=args.epochs,
             max_steps=args.max_steps, lr=args.lr, weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm,
             shuffle_buffer=args.shuffle_buffer, seed=args.seed, checkpoint_every=args.checkpoint_every,
@@ -143,6 +154,7 @@ def idm_run(args: argparse.Namespace) -> int:
     report = label_directory(
         args.videos, labeller, args.out, window=args.window, stride=args.stride, resolution=labeller.resolution,
         overwrite=args.overwrite, backend=args.backend, progress=not args.no_progress,
+        action_codec=labeller.action_codec,
     )  # fmt: skip
     for video, reason in report.failed:
         print(f"failed {video}: {reason}")
@@ -164,7 +176,9 @@ def bc_add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("out_dir", help="run directory (checkpoints, logs, final/)")
     p.add_argument("--labels", default=None, help="directory of the .jsonl labels if not beside the videos")
     start = p.add_mutually_exclusive_group()
-    start.add_argument("--policy", default="1x", help="preset for a fresh policy: 1x, 2x, 3x, tiny (default 1x)")
+    start.add_argument("--policy", default="1x",
+                       help="preset for a fresh policy: 1x, 2x, 3x, tiny, or crafter (Crafter's 17-action head, "
+                            "agents.vpt.config.CRAFTER_POLICY; use --drop-null none) (default 1x)")
     start.add_argument("--init-from", default=None,
                        help="fine-tune this pretrained policy (directory, .model/.weights or released name)")
     p.add_argument("--val-data", default=None, help="held-out labelled pairs for a validation loss")
@@ -178,7 +192,7 @@ def bc_run(args: argparse.Namespace) -> int:
     from agents.vpt.bc import BCConfig, train_bc
 
     result = train_bc(BCConfig(
-        data=args.data, out_dir=args.out_dir, labels=args.labels, policy=args.policy, init_from=args.init_from,
+        data=args.data, out_dir=args.out_dir, labels=args.labels, policy=_crafter_or("policy", args.policy), init_from=args.init_from,
         val_data=args.val_data, chunk_len=args.chunk_len, batch_size=args.batch_size, epochs=args.epochs,
         max_steps=args.max_steps, lr=args.lr, weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm,
         drop_null=args.drop_null, seed=args.seed, checkpoint_every=args.checkpoint_every,

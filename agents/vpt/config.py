@@ -39,6 +39,29 @@ def _check_fixed(kwargs: dict[str, Any], what: str) -> None:
             raise ValueError(f"{what}: unsupported {key}={kwargs[key]!r} (released checkpoints use None)")
 
 
+#: The action spaces a VPT network's heads can model (``PolicyConfig.action_space`` / ``IDMConfig.action_space``):
+#: ``"minecraft"``: VPT's own heads (the policy's joint ``buttons`` 8641 x ``camera`` 121 categoricals, the IDM's
+#: 20 binary buttons and 2 x 11 camera bins); ``"crafter"``: one categorical over Crafter's 17 actions
+#: (:class:`agents.vpt.heads.DiscreteActionHead`) for both the policy and the IDM.
+ACTION_SPACES: tuple[str, ...] = ("minecraft", "crafter")
+
+#: Number of actions of the ``"crafter"`` head (Crafter's ``Discrete(17)``).
+CRAFTER_N_ACTIONS = 17
+
+
+def _check_action_space(action_space: str) -> None:
+    if action_space not in ACTION_SPACES:
+        raise ValueError(f"action_space must be one of {ACTION_SPACES}, got {action_space!r}")
+
+
+def _check_official(config: Any) -> None:
+    if config.action_space != "minecraft":
+        raise ValueError(
+            f"the official .model format only describes Minecraft heads; this config has "
+            f"action_space={config.action_space!r} (save it with agents.vpt.io.save_pretrained instead)"
+        )
+
+
 def _require(kwargs: dict[str, Any], keys: tuple[str, ...], what: str) -> None:
     missing = [k for k in keys if k not in kwargs]
     if missing:
@@ -74,6 +97,8 @@ class PolicyConfig:
     :param temperature: action-logit temperature (``pi_head_opts.temperature``).
     :param use_pre_lstm_ln: LayerNorm before the transformer (False in every released model).
     :param n_buttons: button classes. :param n_camera: camera classes.
+    :param action_space: ``"minecraft"`` (VPT's ``buttons``/``camera`` heads, the default of every released
+        model) or ``"crafter"`` (one categorical over Crafter's 17 actions; ``n_buttons``/``n_camera`` unused).
     """
 
     hidsize: int = 1024
@@ -89,10 +114,12 @@ class PolicyConfig:
     use_pre_lstm_ln: bool = False
     n_buttons: int = 8641
     n_camera: int = 121
+    action_space: str = "minecraft"
 
     kind: ClassVar[str] = "vpt_policy"
 
     def __post_init__(self) -> None:
+        _check_action_space(self.action_space)
         if self.hidsize % self.attention_heads:
             raise ValueError(f"hidsize {self.hidsize} must be divisible by attention_heads {self.attention_heads}")
         if self.maxlen <= 0:
@@ -162,6 +189,7 @@ class PolicyConfig:
 
     def to_official(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """``(net_args, pi_head_opts)`` in the reference's spelling (as in ``agent.py``'s ``POLICY_KWARGS``)."""
+        _check_official(self)
         net = dict(
             attention_heads=self.attention_heads,
             attention_mask_style="clipped_causal",
@@ -192,6 +220,8 @@ class IDMConfig:
     :param conv3d_out: channels of the 3D conv front (128) = the CNN's input channels.
     :param conv3d_kernel: temporal kernel of the 3D conv (5, padding 2).
     :param temperature: head temperature.
+    :param action_space: ``"minecraft"`` (20 binary buttons and 2 x 11 camera bins, the released IDM) or
+        ``"crafter"`` (one categorical over Crafter's 17 actions; ``n_buttons``/``n_camera_bins`` unused).
     """
 
     hidsize: int = 4096
@@ -207,10 +237,12 @@ class IDMConfig:
     temperature: float = 1.0
     n_buttons: int = 20
     n_camera_bins: int = 11
+    action_space: str = "minecraft"
 
     kind: ClassVar[str] = "vpt_idm"
 
     def __post_init__(self) -> None:
+        _check_action_space(self.action_space)
         if self.hidsize % self.attention_heads:
             raise ValueError(f"hidsize {self.hidsize} must be divisible by attention_heads {self.attention_heads}")
         if self.conv3d_kernel % 2 != 1:
@@ -261,6 +293,7 @@ class IDMConfig:
 
     def to_official(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """``(net_args, pi_head_opts)`` in the reference's spelling."""
+        _check_official(self)
         k = self.conv3d_kernel
         net = dict(
             attention_heads=self.attention_heads,
@@ -318,3 +351,33 @@ IDM_PRESETS: dict[str, IDMConfig] = {
         temperature=1.0,
     ),
 }
+
+
+#: Small networks for Crafter's 64x64 frames and 17 actions (``python -m benchmarks.vpt_crafter``): every
+#: architectural feature of VPT, sized for a 2-core CPU. Not in the preset tables (whose entries all have
+#: an official ``.model`` form); pass them as configs (``VPTPolicyNet(CRAFTER_POLICY)``, or
+#: ``CRAFTER_POLICY.to_dict()`` as a training run's ``policy`` / ``model``).
+CRAFTER_POLICY = PolicyConfig(
+    hidsize=128,
+    impala_width=1,
+    attention_heads=4,
+    n_recurrence_layers=2,
+    attention_memory_size=48,
+    timesteps=16,
+    img_size=64,
+    impala_chans=(8, 16, 16),
+    temperature=1.0,
+    action_space="crafter",
+)
+CRAFTER_IDM = IDMConfig(
+    hidsize=128,
+    impala_width=1,
+    attention_heads=4,
+    n_recurrence_layers=2,
+    timesteps=32,
+    img_size=64,
+    impala_chans=(8, 16, 16),
+    conv3d_out=16,
+    temperature=1.0,
+    action_space="crafter",
+)

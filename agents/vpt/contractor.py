@@ -46,6 +46,12 @@ Documented fixes and choices (differences from the reference):
   frames than the jsonl has lines, raises :class:`ContractorFormatError` in :func:`read_pair`; the
   multi-file :class:`ContractorReader` records it in ``problems`` (file, reason) and goes on.
 
+**Other games** (``action_codec``): the jsonl of a dataset may hold another game's actions; the codec named
+by ``action_codec`` (:mod:`agents.vpt.action_codecs`: ``"minecraft"``, the default, or ``"crafter"``)
+decodes and encodes them, and everything else here (video, checks, chunks, threads, atomic writes) is
+shared. The Minecraft-specific rules above (stuck attack, hotbar, cursor, camera) belong to the
+``"minecraft"`` codec.
+
 Frames are streamed from ``cv2.VideoCapture`` in chunks (never the whole video in memory). Optional jsonl
 fields and their defaults: ``mouse.newButtons`` ([]), ``hotbar`` (unchanged), ``isGuiOpen`` (False);
 ``mouse.x``/``mouse.y`` are required only while the GUI is open.
@@ -105,6 +111,7 @@ __all__ = [
     "env_action_to_json_step",
     "ContractorWriter",
     "write_jsonl",
+    "agent_actions_of",
 ]
 
 #: Minecraft key names of the recorder -> MineRL 1.0 keys (minerl ``mc.KEYMAP``; spec 6.2).
@@ -535,6 +542,7 @@ def read_pair(
     drop_null: NullRule = "agent",
     strict_keys: bool = False,
     stop: threading.Event | None = None,
+    action_codec: str = "minecraft",
 ) -> Iterator[ContractorChunk]:
     """Stream one recording as :class:`ContractorChunk` s (frames decoded ``chunk_size`` at a time).
 
@@ -550,8 +558,13 @@ def read_pair(
         or ``"none"`` (keep every frame).
     :param strict_keys: reject Minecraft keys that VPT does not map (see :class:`StepConverter`).
     :param stop: when set, stop after the current chunk (used by :class:`ContractorReader`).
+    :param action_codec: how the jsonl's actions are decoded (:mod:`agents.vpt.action_codecs`;
+        ``"minecraft"`` or ``"crafter"``); the chunks' agent actions have that codec's ``agent_dims`` columns.
     :raises ContractorFormatError: naming the file and the reason.
     """
+    from agents.vpt.action_codecs import get_codec  # the codecs build on this module: imported at call time
+
+    codec = get_codec(action_codec)
     if drop_null not in _NULL_RULES:
         raise ValueError(f"drop_null must be one of {_NULL_RULES}; got {drop_null!r}")
     if chunk_size < 1:
@@ -559,7 +572,7 @@ def read_pair(
     if not isinstance(pair, ContractorPair):
         pair = ContractorPair.of(pair)
     steps = read_jsonl(pair.jsonl)
-    converter = StepConverter(strict_keys=strict_keys, source=str(pair.jsonl))
+    converter = codec.decoder(str(pair.jsonl), strict_keys)
     converted = [converter.convert(step) for step in steps]  # validates every line before any frame work
     env_actions = [action for action, _ in converted]
     gui = []
@@ -570,7 +583,7 @@ def read_pair(
             raise ContractorFormatError(f"{where}: 'isGuiOpen' must be true/false; got {gui_open!r}")
         gui.append((_number(step, "mouse.x", where), _number(step, "mouse.y", where)) if gui_open else None)
     # the whole file at once through the package's action mapping (vectorised)
-    agent_actions, agent_null = _agent_actions(env_actions)
+    agent_actions, agent_null = codec.agent_actions(env_actions)
     keep = {
         "agent": ~agent_null,
         "json": np.array([not json_null for _, json_null in converted], dtype=bool),
@@ -630,7 +643,7 @@ def read_pair(
         capture.release()
 
 
-def _agent_actions(env_actions: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+def agent_actions_of(env_actions: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
     """``(agent actions (N, 2) int64, null mask (N,) bool)`` of full 24-key env actions, in one batch."""
     if not env_actions:
         return np.zeros((0, 2), np.int64), np.zeros(0, bool)
@@ -875,15 +888,23 @@ def _tmp_path(path: Path) -> Path:
 
 
 def write_jsonl(
-    path: str | os.PathLike, env_actions: Iterable[Mapping[str, Any]], gui: Sequence[Any] | None = None
+    path: str | os.PathLike,
+    env_actions: Iterable[Mapping[str, Any]],
+    gui: Sequence[Any] | None = None,
+    action_codec: str = "minecraft",
 ) -> int:
     """Write env actions as a contractor jsonl file atomically (temporary file, then ``os.replace``).
 
     :param path: the ``.jsonl`` to write.
     :param env_actions: unbatched MineRL env actions, one per frame.
     :param gui: optional per-step ``None`` (GUI closed) or ``(mouse_x, mouse_y)`` (GUI open, 720p pixels).
+    :param action_codec: how actions are written (:mod:`agents.vpt.action_codecs`): ``"minecraft"`` (MineRL
+        env actions) or ``"crafter"`` (``{"action": index}``).
     :return: the number of lines written.
     """
+    from agents.vpt.action_codecs import get_codec
+
+    encode = get_codec(action_codec).encode
     path = Path(path)
     tmp = _tmp_path(path)
     previous = None
@@ -892,7 +913,7 @@ def write_jsonl(
         with open(tmp, "w", encoding="utf-8") as file:
             for t, action in enumerate(env_actions):
                 at = gui[t] if gui is not None else None
-                previous = env_action_to_json_step(
+                previous = encode(
                     action, previous, gui_open=at is not None, mouse_xy=at if at is not None else (640.0, 360.0),
                     tick=t,
                 )
@@ -917,6 +938,8 @@ class ContractorWriter:
 
     :param stem: output path without suffix (``data/run1`` -> ``data/run1.mp4`` and ``data/run1.jsonl``).
     :param fps: video frame rate (VPT data: 20).
+    :param action_codec: how actions are written (:mod:`agents.vpt.action_codecs`): ``"minecraft"`` (MineRL
+        env actions) or ``"crafter"`` (``{"action": index}``).
 
     Example::
 
@@ -924,7 +947,10 @@ class ContractorWriter:
             writer.write(frame, {"forward": 1, "camera": [0.0, 1.5]})
     """
 
-    def __init__(self, stem: str | os.PathLike, fps: float = 20.0) -> None:
+    def __init__(self, stem: str | os.PathLike, fps: float = 20.0, action_codec: str = "minecraft") -> None:
+        from agents.vpt.action_codecs import get_codec
+
+        self._encode = get_codec(action_codec).encode
         stem = Path(stem)
         self.video_path = stem.with_name(stem.name + ".mp4")
         self.jsonl_path = stem.with_name(stem.name + ".jsonl")
@@ -950,7 +976,7 @@ class ContractorWriter:
         frame = np.asarray(frame)
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"frames must be (H, W, 3) uint8 RGB; got shape {frame.shape}, dtype {frame.dtype}")
-        step = env_action_to_json_step(
+        step = self._encode(
             env_action, self._previous, gui_open=gui_mouse_xy is not None,
             mouse_xy=gui_mouse_xy if gui_mouse_xy is not None else (640.0, 360.0), tick=self.n_frames,
         )  # fmt: skip

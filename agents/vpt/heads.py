@@ -4,6 +4,9 @@
 - :class:`ActionHeads`: the independent ``camera`` (121) and ``buttons`` (8641) categoricals. Sampling is
   Gumbel-max, ``argmax(logp - log(-log U))``, with the camera drawn first and then the buttons for the
   policy (the reference's order: with the same seed the same draws give the same actions).
+- :class:`DiscreteActionHead`: one categorical ``action`` over a flat discrete action space (Crafter's 17
+  actions), with the same interface as :class:`ActionHeads` (``forward``, ``sample``, ``log_prob``,
+  ``entropy``, ``kl_divergence``, ``split``), so BC, the IDM and the SB3 policy use either unchanged.
 - :class:`ValueHead`: ``Linear(H, 1)`` predicting a normalised value, denormalised with EWMA statistics.
 """
 
@@ -64,6 +67,9 @@ class ActionHeads(nn.Module):
         camera first for the policy, buttons first for the IDM).
     """
 
+    #: Columns of an agent-action array ``[button class, camera class]`` (see :meth:`split`).
+    agent_dims = 2
+
     def __init__(
         self,
         hidsize: int,
@@ -83,6 +89,10 @@ class ActionHeads(nn.Module):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"buttons": self.buttons(x), "camera": self.camera(x)}
+
+    def split(self, actions: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Agent actions ``(..., 2)`` ``[button class, camera class]`` -> ``{"buttons": (...), "camera": (...)}``."""
+        return {"buttons": actions[..., 0], "camera": actions[..., 1]}
 
     def sample(
         self, logp: dict[str, torch.Tensor], deterministic: bool = False, generator: torch.Generator | None = None
@@ -118,6 +128,66 @@ class ActionHeads(nn.Module):
     def kl_divergence(self, logp_q: dict[str, torch.Tensor], logp_p: dict[str, torch.Tensor]) -> torch.Tensor:
         """KL(q || p) summed over both heads."""
         return sum(self._reduce(k, (logp_q[k].exp() * (logp_q[k] - logp_p[k])).sum(-1)) for k in SAMPLE_ORDER)
+
+
+class DiscreteActionHead(nn.Module):
+    """One categorical ``action`` over ``n`` classes (Crafter's 17 actions), with :class:`ActionHeads`'s
+    interface. The state-dict keys are ``action.linear_layer.*``.
+
+    :param hidsize: input width.
+    :param n: number of actions.
+    :param temperature: logits are divided by it (as VPT's ``pi_head_opts.temperature``).
+
+    Example::
+
+        >>> import torch
+        >>> head = DiscreteActionHead(8, 17, temperature=2.0)
+        >>> logp = head(torch.zeros(2, 3, 8))
+        >>> logp["action"].shape, head.log_prob(logp, {"action": torch.zeros(2, 3, dtype=torch.long)}).shape
+        (torch.Size([2, 3, 17]), torch.Size([2, 3]))
+    """
+
+    #: Columns of an agent-action array ``[action index]`` (see :meth:`split`).
+    agent_dims = 1
+
+    def __init__(self, hidsize: int, n: int, temperature: float = 1.0) -> None:
+        super().__init__()
+        if n < 2:
+            raise ValueError(f"a discrete action head needs n >= 2 actions, got {n}")
+        self.n = n
+        self.action = CategoricalHead(hidsize, n, (), temperature)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(..., H) -> ``{"action": (..., n)}`` temperature-scaled float32 log-probabilities."""
+        return {"action": self.action(x)}
+
+    def split(self, actions: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Agent actions ``(..., 1)`` -> ``{"action": (...)}``."""
+        return {"action": actions[..., 0]}
+
+    def sample(
+        self, logp: dict[str, torch.Tensor], deterministic: bool = False, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Argmax (deterministic) or a Gumbel-max sample (the same sampler as the Minecraft heads)."""
+        if deterministic:
+            return {"action": torch.argmax(logp["action"], dim=-1)}
+        return {"action": gumbel_max(logp["action"], generator)}
+
+    def log_prob(self, logp: dict[str, torch.Tensor], action: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``log pi(action)`` per step. :raises ValueError: for an action outside ``[0, n)``."""
+        a = action["action"].long()
+        if a.numel() and (a.min() < 0 or a.max() >= self.n):
+            raise ValueError(
+                f"action indices must be in [0, {self.n}), got values in [{a.min().item()}, {a.max().item()}]"
+            )
+        return logp["action"].gather(-1, a.unsqueeze(-1)).squeeze(-1)
+
+    def entropy(self, logp: dict[str, torch.Tensor]) -> torch.Tensor:
+        return -(logp["action"].exp() * logp["action"]).sum(-1)
+
+    def kl_divergence(self, logp_q: dict[str, torch.Tensor], logp_p: dict[str, torch.Tensor]) -> torch.Tensor:
+        """KL(q || p) per step."""
+        return (logp_q["action"].exp() * (logp_q["action"] - logp_p["action"])).sum(-1)
 
 
 class EwmaNormalizer(nn.Module):

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from agents.vpt.config import IDM_PRESETS, IDMConfig
-from agents.vpt.heads import ActionHeads
+from agents.vpt.config import CRAFTER_N_ACTIONS, IDM_PRESETS, IDMConfig
+from agents.vpt.heads import ActionHeads, DiscreteActionHead
 from agents.vpt.layers import NORM_EPS, NormedLayer
 from agents.vpt.policy import ImageEncoder, check_frames
 from agents.vpt.transformer import RecurrentTransformer
@@ -68,7 +68,8 @@ class IDMNet(nn.Module):
 
 
 class IDMNetwork(nn.Module):
-    """The 4x IDM (``net.*`` and ``pi_head.*`` keys).
+    """The 4x IDM (``net.*`` and ``pi_head.*`` keys); ``config.action_space == "crafter"`` gives the same body
+    with one categorical head over Crafter's 17 actions.
 
     :param config: an :class:`IDMConfig` or a preset name (``"4x"``, ``"tiny"``).
     """
@@ -81,6 +82,10 @@ class IDMNetwork(nn.Module):
             config = IDM_PRESETS[config]
         self.config = config
         self.net = IDMNet(config)
+        self.pi_head: ActionHeads | DiscreteActionHead
+        if config.action_space == "crafter":  # one categorical over Crafter's 17 actions, same body
+            self.pi_head = DiscreteActionHead(config.hidsize, CRAFTER_N_ACTIONS, config.temperature)
+            return
         self.pi_head = ActionHeads(
             config.hidsize,
             n_buttons=2,
@@ -93,7 +98,8 @@ class IDMNetwork(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> dict[str, torch.Tensor]:
         """:param obs: (B, T, S, S, 3) uint8 RGB window (T = ``timesteps`` for the released model).
-        :return: ``{"buttons": (B, T, 20, 2), "camera": (B, T, 2, 11)}`` log-probs."""
+        :return: ``{"buttons": (B, T, 20, 2), "camera": (B, T, 2, 11)}`` log-probs (``{"action": (B, T, 17)}``
+            for a ``"crafter"`` config)."""
         check_frames(obs, self.config.img_size)
         return self.pi_head(self.net(obs))
 

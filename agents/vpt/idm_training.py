@@ -39,6 +39,12 @@ central predictions kept), with deterministic argmax predictions, and reports:
   are ``camera_r2_pitch`` / ``camera_r2_yaw``; R^2 is NaN when the held-out camera is constant;
 - ``camera_bin_accuracy``: the fraction of (frame, axis) whose predicted bin equals the recorded bin.
 
+**Crafter** (an IDM whose config has ``action_space="crafter"``): the same data path, windows, shuffling,
+optimisation and checkpoints; the jsonl is read with the ``"crafter"`` action codec
+(:mod:`agents.vpt.action_codecs`), the loss is the negative log-likelihood of the recorded action under
+the 17-way head (:func:`action_nll`), the metrics are the action accuracy and its majority baseline
+(:class:`ActionIDMMetrics`), and the labeller returns ``{"action": index}`` per frame.
+
 **Labelling**: :class:`IDMLabeller` turns a trained IDM into the labeller callable of
 :mod:`agents.vpt.labelling` (a batched env-action dict with all 20 predicted buttons and the camera in
 degrees). ``fast=True`` runs the CNN front a few frames at a time (:func:`idm_forward_chunked`, the same
@@ -91,6 +97,9 @@ __all__ = [
     "IDMTrainingConfig",
     "IDMTrainingResult",
     "IDMMetrics",
+    "ActionIDMMetrics",
+    "action_nll",
+    "action_idm_metrics",
     "IDMWindow",
     "env_action_arrays",
     "idm_targets",
@@ -171,6 +180,25 @@ def idm_loss(
     return b + c, {"button_nll": float(b.detach()), "camera_nll": float(c.detach())}
 
 
+def action_nll(
+    head: torch.nn.Module, logp: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """``-log p(action)`` under ``head`` (e.g. the Crafter IDM's 17-way head), averaged over the (unmasked)
+    frames: the IDM loss of a network with a single discrete action head.
+
+    :param head: the network's ``pi_head`` (its ``log_prob`` checks the range of the targets).
+    :param logp: the head's log-probabilities, e.g. ``{"action": (B, T, 17)}``.
+    :param targets: e.g. ``{"action": (B, T)}`` int64.
+    :param mask: (B, T) bool frames that count (default: all).
+    :return: ``(loss, {"action_nll": ...})``.
+    """
+    nll = -head.log_prob(logp, targets)
+    if mask is None:
+        mask = torch.ones(nll.shape, dtype=torch.bool, device=nll.device)
+    loss = (nll * mask.float()).sum() / mask.float().sum().clamp(min=1.0)
+    return loss, {"action_nll": float(loss.detach())}
+
+
 # --------------------------------------------------------------------------------------------------
 # Data: windows of contiguous frames
 # --------------------------------------------------------------------------------------------------
@@ -181,14 +209,17 @@ class IDMWindow:
     """``window`` contiguous frames of one video and their recorded actions.
 
     :param name: the recording. :param start: index of the first frame.
-    :param frames: (W, S, S, 3) uint8. :param buttons: (W, 20) int64. :param camera: (W, 2) float64 degrees.
+    :param frames: (W, S, S, 3) uint8. :param buttons: (W, 20) int64. :param camera: (W, 2) float64 degrees
+        (both None for a Crafter window). :param agent_actions: (W, k) int64 agent actions of the codec
+        (Crafter: ``[index]``).
     """
 
     name: str
     start: int
     frames: np.ndarray
-    buttons: np.ndarray
-    camera: np.ndarray
+    buttons: np.ndarray | None
+    camera: np.ndarray | None
+    agent_actions: np.ndarray | None = None
 
 
 def iter_idm_windows(
@@ -198,6 +229,7 @@ def iter_idm_windows(
     problems: list[tuple[ContractorPair, str]] | None = None,
     chunk_size: int = 64,
     offsets: Sequence[int] | None = None,
+    action_codec: str = "minecraft",
 ) -> Iterator[IDMWindow]:
     """Windows of every pair in order (see the module docstring), streaming each video once.
 
@@ -209,6 +241,7 @@ def iter_idm_windows(
     :param chunk_size: frames decoded at a time.
     :param offsets: per pair, where its first window starts (default 0); the end-aligned tail window is
         always added, so only frames before the offset are left out.
+    :param action_codec: how the jsonl actions are read (:mod:`agents.vpt.action_codecs`).
     """
     if window < 1:
         raise ValueError(f"window must be >= 1; got {window}")
@@ -216,16 +249,18 @@ def iter_idm_windows(
         raise ValueError(f"need one offset per pair; got {len(offsets)} offsets for {len(pairs)} pairs")
     for k, pair in enumerate(pairs):
         frames: list[np.ndarray] = []
-        actions: list[dict[str, Any]] = []
+        actions: list[Any] = []  # env action dicts (Minecraft) or agent-action rows (other codecs)
         offset = 0  # frame index of frames[0]
         next_start = int(offsets[k]) if offsets is not None else 0
         if next_start < 0:
             raise ValueError(f"offsets must be >= 0; got {next_start}")
         n = 0
         try:
-            for chunk in read_pair(pair, resolution=resolution, chunk_size=chunk_size, drop_null="none"):
+            for chunk in read_pair(
+                pair, resolution=resolution, chunk_size=chunk_size, drop_null="none", action_codec=action_codec
+            ):
                 frames.extend(chunk.frames)
-                actions.extend(chunk.env_actions)
+                actions.extend(chunk.env_actions if action_codec == "minecraft" else chunk.agent_actions)
                 n += len(chunk)
                 while n >= next_start + window:
                     yield _window(pair.name, next_start, frames, actions, offset, window)
@@ -246,8 +281,12 @@ def iter_idm_windows(
 
 
 def _window(name: str, start: int, frames: list, actions: list, offset: int, window: int) -> IDMWindow:
-    buttons, camera = env_action_arrays(actions[start - offset : start - offset + window])
-    return IDMWindow(name, start, np.stack(frames[start - offset : start - offset + window]), buttons, camera)
+    kept = actions[start - offset : start - offset + window]
+    images = np.stack(frames[start - offset : start - offset + window])
+    if kept and isinstance(kept[0], np.ndarray):  # agent-action rows of a non-Minecraft codec
+        return IDMWindow(name, start, images, None, None, np.stack(kept).astype(np.int64))
+    buttons, camera = env_action_arrays(kept)
+    return IDMWindow(name, start, images, buttons, camera)
 
 
 def shuffled_batches(
@@ -389,8 +428,15 @@ class IDMLabeller:
                 logp = self.idm(obs)
         return {k: v[0].float() for k, v in logp.items()}
 
-    def __call__(self, frames: np.ndarray) -> dict[str, np.ndarray]:
+    @property
+    def action_codec(self) -> str:
+        """The action codec of the labels (the IDM's ``action_space``), for writing them."""
+        return self.idm.config.action_space
+
+    def __call__(self, frames: np.ndarray) -> dict[str, np.ndarray] | list[dict[str, int]]:
         logp = self.logp(frames)
+        if "action" in logp:  # a single discrete head (Crafter): one {"action": index} per frame
+            return [{"action": int(a)} for a in logp["action"].argmax(-1).cpu().tolist()]
         buttons = logp["buttons"].argmax(-1).cpu().numpy().astype(np.int64)
         bins = logp["camera"].argmax(-1).cpu().numpy()
         action: dict[str, np.ndarray] = {name: buttons[:, i] for i, name in enumerate(BUTTONS)}
@@ -401,6 +447,43 @@ class IDMLabeller:
 # --------------------------------------------------------------------------------------------------
 # Evaluation
 # --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ActionIDMMetrics:
+    """Held-out metrics of an IDM with one discrete action head (Crafter).
+
+    :param action_accuracy: fraction of frames whose predicted action is the recorded one.
+    :param baseline_accuracy: the same for always predicting the most frequent recorded action.
+    :param per_action_accuracy: ``{action index: accuracy on the frames where it was recorded}``.
+    :param n_frames: frames evaluated.
+    """
+
+    action_accuracy: float
+    baseline_accuracy: float
+    per_action_accuracy: dict[int, float]
+    n_frames: int
+
+    def summary(self) -> dict[str, float]:
+        """The scalar metrics (for logging)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if not isinstance(v, dict)}
+
+
+def action_idm_metrics(predicted: np.ndarray, recorded: np.ndarray) -> ActionIDMMetrics:
+    """Metrics of predicted vs recorded action indices, both ``(n,)`` integers."""
+    predicted, recorded = np.asarray(predicted).reshape(-1), np.asarray(recorded).reshape(-1)
+    if len(recorded) == 0:
+        raise ValueError("no held-out frames to evaluate")
+    if predicted.shape != recorded.shape:
+        raise ValueError(f"predicted actions {predicted.shape} and recorded actions {recorded.shape} differ in shape")
+    values, counts = np.unique(recorded, return_counts=True)
+    correct = predicted == recorded
+    return ActionIDMMetrics(
+        action_accuracy=float(correct.mean()),
+        baseline_accuracy=float(counts.max() / len(recorded)),
+        per_action_accuracy={int(v): float(correct[recorded == v].mean()) for v in values},
+        n_frames=len(recorded),
+    )
 
 
 @dataclass
@@ -476,8 +559,9 @@ def evaluate_idm(
     window: int = 128,
     stride: int | None = None,
     problems: list[tuple[ContractorPair, str]] | None = None,
-) -> IDMMetrics:
-    """Label every frame of ``pairs`` once, as pseudo-labelling does, and compare with the recorded actions.
+) -> IDMMetrics | ActionIDMMetrics:
+    """Label every frame of ``pairs`` once, as pseudo-labelling does, and compare with the recorded actions
+    (:class:`IDMMetrics` for a Minecraft IDM, :class:`ActionIDMMetrics` for a Crafter one).
 
     :param labeller: an :class:`IDMLabeller` (or a network, wrapped in one).
     :param pairs: held-out recordings (all frames kept, ``drop_null="none"``).
@@ -487,12 +571,13 @@ def evaluate_idm(
     if isinstance(labeller, IDMNetwork):
         labeller = IDMLabeller(labeller, device=next(labeller.parameters()).device)
     stride = max(1, window // 2) if stride is None else stride
+    codec = labeller.action_codec
     pred_b, pred_c, true_b, true_c = [], [], [], []
     for pair in pairs:
         actions: list[dict[str, Any]] = []
 
         def frames() -> Iterator[np.ndarray]:
-            for chunk in read_pair(pair, resolution=labeller.resolution, drop_null="none"):
+            for chunk in read_pair(pair, resolution=labeller.resolution, drop_null="none", action_codec=codec):
                 actions.extend(chunk.env_actions)
                 yield chunk.frames
 
@@ -502,11 +587,16 @@ def evaluate_idm(
             if problems is not None:
                 problems.append((pair, str(err)))
             continue
+        if codec != "minecraft":
+            pred_b.append(np.array([a["action"] for a in labels])), true_b.append(np.array([a["action"] for a in actions]))
+            continue
         b, c = env_action_arrays(labels)
         tb, tc = env_action_arrays(actions)
         pred_b.append(b), pred_c.append(c), true_b.append(tb), true_c.append(tc)
     if not pred_b:
         raise ValueError("no held-out frames could be read")
+    if codec != "minecraft":
+        return action_idm_metrics(np.concatenate(pred_b), np.concatenate(true_b))
     return idm_metrics(np.concatenate(pred_b), np.concatenate(pred_c), np.concatenate(true_b), np.concatenate(true_c))
 
 
@@ -521,7 +611,8 @@ class IDMTrainingConfig:
 
     :param data: directory of contractor pairs (``.mp4`` + ``.jsonl``), or a list of pair paths.
     :param out_dir: run directory (checkpoints, logs, ``final/``).
-    :param model: an IDM preset name (``"4x"``, ``"tiny"``) for a fresh network.
+    :param model: an IDM preset name (``"4x"``, ``"tiny"``) for a fresh network, or an ``IDMConfig.to_dict()``
+        (e.g. :data:`agents.vpt.config.CRAFTER_IDM`'s); its ``action_space`` picks the data's action codec.
     :param init_from: start from this IDM checkpoint (a directory / released name) instead.
     :param val_data: held-out pairs (directory); default: ``val_fraction`` of ``data``'s recordings.
     :param val_fraction: recordings held out when ``val_data`` is not given.
@@ -546,7 +637,7 @@ class IDMTrainingConfig:
 
     data: str | list[str]
     out_dir: str
-    model: str = "4x"
+    model: str | dict[str, Any] = "4x"
     init_from: str | None = None
     val_data: str | None = None
     val_fraction: float = 0.1
@@ -589,18 +680,20 @@ class IDMTrainingResult:
     idm: IDMNetwork
     steps: int
     losses: list[float]
-    metrics: IDMMetrics | None
+    metrics: IDMMetrics | ActionIDMMetrics | None
     problems: list[tuple[ContractorPair, str]] = field(default_factory=list)
     final_dir: Path | None = None
 
 
-def build_idm(model: str, init_from: str | None, seed: int) -> IDMNetwork:
+def build_idm(model: str | dict[str, Any], init_from: str | None, seed: int) -> IDMNetwork:
     """A fresh IDM from a preset (initialised with ``seed``) or a loaded checkpoint."""
     return build_network(IDMNetwork, "IDM", IDM_PRESETS, model, init_from, seed)
 
 
 def _batch_tensors(batch: list[IDMWindow], device: torch.device) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     obs = torch.from_numpy(np.stack([w.frames for w in batch])).to(device)
+    if batch[0].agent_actions is not None:  # a single discrete head (Crafter): targets are the action indices
+        return obs, {"action": torch.from_numpy(np.stack([w.agent_actions[:, 0] for w in batch])).to(device)}
     targets = idm_targets(np.stack([w.buttons for w in batch]), np.stack([w.camera for w in batch]))
     return obs, {k: v.to(device) for k, v in targets.items()}
 
@@ -644,7 +737,7 @@ def train_idm(config: IDMTrainingConfig) -> IDMTrainingResult:
         trainer_state = {"step": step, "epoch": epoch, "batches_in_epoch": done_in_epoch, "config": config.to_json()}
         save_checkpoint(out, idm, optimizer, trainer_state, keep=config.keep_checkpoints)
 
-    def evaluate() -> IDMMetrics | None:
+    def evaluate() -> IDMMetrics | ActionIDMMetrics | None:
         if not val_pairs:
             return None
         idm.eval()
@@ -661,7 +754,8 @@ def train_idm(config: IDMTrainingConfig) -> IDMTrainingResult:
             order = [train_pairs[i] for i in rng.permutation(len(train_pairs))]
             epoch_problems: list[tuple[ContractorPair, str]] = []
             offsets = rng.integers(0, config.window, len(order)).tolist() if config.random_offsets else None
-            windows = iter_idm_windows(order, config.window, idm.config.img_size, epoch_problems, offsets=offsets)
+            windows = iter_idm_windows(order, config.window, idm.config.img_size, epoch_problems, offsets=offsets,
+                                       action_codec=idm.config.action_space)  # fmt: skip
             finished = True
             batches = prefetch(shuffled_batches(windows, config.batch_size, config.shuffle_buffer, rng), config.prefetch)
             n_batches = 0
@@ -673,7 +767,10 @@ def train_idm(config: IDMTrainingConfig) -> IDMTrainingResult:
                     finished = False
                     break
                 obs, targets = _batch_tensors(batch, device)
-                loss, parts = idm_loss(idm(obs), targets)
+                if idm.config.action_space == "minecraft":
+                    loss, parts = idm_loss(idm(obs), targets)
+                else:
+                    loss, parts = action_nll(idm.pi_head, idm(obs), targets)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(idm.parameters(), config.max_grad_norm))
@@ -685,8 +782,8 @@ def train_idm(config: IDMTrainingConfig) -> IDMTrainingResult:
                 bar.set_postfix(loss=f"{losses[-1]:.3f}")
                 if step % config.log_every == 0:
                     logger.record("train/loss", losses[-1])
-                    logger.record("train/button_nll", parts["button_nll"])
-                    logger.record("train/camera_nll", parts["camera_nll"])
+                    for key, value in parts.items():
+                        logger.record(f"train/{key}", value)
                     logger.record("train/grad_norm", grad_norm)
                     logger.record("train/epoch", epoch)
                     logger.record("time/frames_per_second", frames_seen / (time.perf_counter() - started))

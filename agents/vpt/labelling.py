@@ -14,6 +14,8 @@ MineRL env action dict (``(T,)`` button arrays, ``(T, 2)`` camera in degrees; wh
 buttons and camera bins give after :meth:`vpt_gym.actions.CameraQuantizer.undiscretize`); or a sequence
 of T env action dicts. Labels are written in the contractor jsonl format
 (:func:`agents.vpt.contractor.write_jsonl`), so a labelled video is a contractor pair that feeds BC.
+Labels of another game are written with its action codec (``action_codec="crafter"``: the labeller
+returns one ``{"action": index}`` dict per frame, as a Crafter :class:`agents.vpt.idm_training.IDMLabeller` does).
 
 :func:`label_directory` labels every video of a directory: resumable (a video whose label file exists
 is skipped: label files are written atomically, so one that exists is complete), one video's failure is
@@ -199,6 +201,7 @@ def label_video(
     stride: int = 64,
     resolution: int = 128,
     chunk_size: int = 64,
+    action_codec: str = "minecraft",
 ) -> int:
     """Label one video and write its contractor jsonl atomically (temporary file, then ``os.replace``).
 
@@ -211,6 +214,7 @@ def label_video(
     :param stride: frames between window starts.
     :param resolution: side of the frames given to the labeller.
     :param chunk_size: frames decoded at a time.
+    :param action_codec: how the labels are written (:mod:`agents.vpt.action_codecs`).
     :return: the number of frames labelled.
     :raises ContractorFormatError: if the video cannot be read, is empty, or ends before its header says.
     """
@@ -224,7 +228,7 @@ def label_video(
             "(truncated or corrupt video); no labels written"
         )
     Path(out_jsonl).parent.mkdir(parents=True, exist_ok=True)
-    return write_jsonl(out_jsonl, labels)
+    return write_jsonl(out_jsonl, labels, action_codec=action_codec)
 
 
 def label_path_for(video: Path, video_root: Path, out_root: Path) -> Path:
@@ -273,6 +277,7 @@ def label_directory(
     backend: str = "local",
     ray_options: Mapping[str, Any] | None = None,
     progress: bool = True,
+    action_codec: str = "minecraft",
 ) -> LabelReport:
     """Pseudo-label every ``.mp4`` under ``video_root`` (hidden files ignored).
 
@@ -291,12 +296,17 @@ def label_directory(
         current Ray cluster; ``ray.init()`` is called if Ray is not initialised).
     :param ray_options: options of each Ray task (e.g. ``{"num_gpus": 1, "num_cpus": 4}``).
     :param progress: show a progress bar.
+    :param action_codec: how the labels are written (:mod:`agents.vpt.action_codecs`; ``"crafter"`` for a
+        Crafter IDM's labels).
     :return: a :class:`LabelReport`.
     """
     from tqdm.auto import tqdm
 
     if backend not in ("local", "ray"):
         raise ValueError(f"backend must be 'local' or 'ray'; got {backend!r}")
+    from agents.vpt.action_codecs import get_codec
+
+    get_codec(action_codec)  # an unknown codec is the caller's error, not one failure per video
     _check_sizes(window, stride)
     video_root = Path(video_root)
     if not video_root.is_dir():
@@ -315,7 +325,8 @@ def label_directory(
             report.skipped.append(video)
         else:
             todo.append((video, out))
-    kwargs = {"window": window, "stride": stride, "resolution": resolution, "chunk_size": chunk_size}
+    kwargs = {"window": window, "stride": stride, "resolution": resolution, "chunk_size": chunk_size,
+              "action_codec": action_codec}  # fmt: skip
     bar = tqdm(total=len(todo), unit="video", desc="labelling", disable=not progress)
 
     def record(video: Path, result: tuple[bool, Any]) -> None:

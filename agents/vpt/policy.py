@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from agents.vpt.config import POLICY_PRESETS, PolicyConfig
-from agents.vpt.heads import ActionHeads, ValueHead
+from agents.vpt.config import CRAFTER_N_ACTIONS, POLICY_PRESETS, PolicyConfig
+from agents.vpt.heads import ActionHeads, DiscreteActionHead, ValueHead
 from agents.vpt.impala import ImpalaCNN
 from agents.vpt.layers import NORM_EPS, NormedLayer
 from agents.vpt.transformer import RecurrentTransformer, TransformerState
@@ -91,11 +91,20 @@ class VPTNet(nn.Module):
         return x, state
 
 
+def make_policy_head(config: PolicyConfig) -> ActionHeads | DiscreteActionHead:
+    """The policy's action head for ``config.action_space``: VPT's ``buttons``/``camera`` heads or one
+    categorical over Crafter's 17 actions (the body is the same for both)."""
+    if config.action_space == "crafter":
+        return DiscreteActionHead(config.hidsize, CRAFTER_N_ACTIONS, config.temperature)
+    return ActionHeads(config.hidsize, config.n_buttons, config.n_camera, config.temperature)
+
+
 @dataclass
 class PolicyOutput:
     """What one forward pass returns.
 
-    :param logp: ``{"buttons": (B, T, 8641), "camera": (B, T, 121)}`` temperature-scaled log-probs (float32).
+    :param logp: ``{"buttons": (B, T, 8641), "camera": (B, T, 121)}`` temperature-scaled log-probs (float32);
+        ``{"action": (B, T, 17)}`` for a ``"crafter"`` config.
     :param vpred: (B, T) normalised value prediction (see :meth:`VPTPolicyNet.value`).
     :param latent: (B, T, H) final latent.
     """
@@ -131,7 +140,7 @@ class VPTPolicyNet(nn.Module):
         self.config = config
         self.net = VPTNet(config)
         self.value_head = ValueHead(config.hidsize)
-        self.pi_head = ActionHeads(config.hidsize, config.n_buttons, config.n_camera, config.temperature)
+        self.pi_head = make_policy_head(config)
 
     def initial_state(self, batch: int, device: torch.device | str | None = None) -> TransformerState:
         """Empty key/value caches for ``batch`` sequences (on the model's device by default)."""

@@ -66,12 +66,14 @@ _PLACEHOLDER = "__placeholder__"
 
 
 def build_network(
-    cls: type[nn.Module], name: str, presets: Any, preset: str, init_from: str | None, seed: int
+    cls: type[nn.Module], name: str, presets: Any, preset: str | dict[str, Any], init_from: str | None, seed: int
 ) -> nn.Module:
     """A fresh ``cls`` network from ``preset`` (initialised with ``seed``), or the pretrained one at
     ``init_from`` (a directory, an official pair or a released name), which must be a ``cls``.
 
     :param name: how errors name the network, e.g. ``"VPT policy"``.
+    :param preset: a preset name of ``presets``, or a config in its JSON form (``PolicyConfig.to_dict()`` /
+        ``IDMConfig.to_dict()``, e.g. a Crafter network's; JSON-able, so a run's settings stay plain JSON).
     """
     if init_from is not None:
         net = from_pretrained(init_from)
@@ -79,6 +81,15 @@ def build_network(
             article = "an" if name[0] in "AEIOU" else "a"
             raise ValueError(f"init_from={init_from!r} holds a {type(net).__name__}, not {article} {name}")
         return net.train()
+    if isinstance(preset, dict):
+        from agents.vpt.io import config_from_dict
+
+        config = config_from_dict(preset)
+        wanted = type(next(iter(presets.values())))
+        if not isinstance(config, wanted):
+            raise ValueError(f"the {name} config has kind {preset.get('kind')!r}; expected {wanted.kind!r}")
+        torch.manual_seed(seed)
+        return cls(config).train()
     if preset not in presets:
         raise ValueError(f"unknown {name} preset {preset!r}; known: {sorted(presets)} (or use init_from=)")
     torch.manual_seed(seed)
