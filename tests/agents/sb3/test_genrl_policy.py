@@ -244,8 +244,21 @@ def test_bad_spaces_and_inputs_raise(policy):
 # ----------------------------------------------------------------------------------------------- KLPPO
 
 
+_OPEN_ENVS: list = []
+
+
 def walker_pixels(n_envs: int = 2):
-    return make_vec_env(lambda: gym.make("vpt_gym/walker-stand-v0", render_quality="fast"), n_envs=n_envs, seed=0)
+    envs = make_vec_env(lambda: gym.make("vpt_gym/walker-stand-v0", render_quality="fast"), n_envs=n_envs, seed=0)
+    _OPEN_ENVS.append(envs)
+    return envs
+
+
+@pytest.fixture(autouse=True)
+def _close_envs():
+    """Close the MuJoCo renderers before interpreter exit (EGL contexts freed at exit print errors)."""
+    yield
+    while _OPEN_ENVS:
+        _OPEN_ENVS.pop().close()
 
 
 def test_klppo_kl_to_reference_is_zero_at_the_start(checkpoints):
