@@ -148,31 +148,14 @@ def crafter_tables(results: Mapping[str, Any], plot: str | None = None) -> list[
 
 def plot_tech_tree(results: Mapping[str, Any], path: Path) -> Path:
     """Bar groups of success rate (%) per tech-tree achievement, one bar per agent (ours only)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from benchmarks.success_plot import plot_success_rates
 
     check_results(results)
     agents = results["agents"]
-    names = ordered_agents(agents)
-    width = 0.8 / max(len(names), 1)
-    fig, ax = plt.subplots(figsize=(10, 4.4))
-    x = np.arange(len(TECH_TREE))
-    for i, name in enumerate(names):
-        rates = [100.0 * float(agents[name]["achievements"].get(t, 0.0)) for t in TECH_TREE]
-        ax.bar(x + i * width, rates, width, label=label(name))
-    ax.set_xticks(x + width * (len(names) - 1) / 2, [t.replace("_", "\n") for t in TECH_TREE], fontsize=8)
-    ax.set_ylim(0, 100)
-    ax.set_ylabel("success rate (% of episodes)")
-    ax.set_title("Crafter tech tree: share of episodes reaching each step (ours)")
-    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.3), frameon=False)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    rates = {label(name): [float(agents[name]["achievements"].get(t, 0.0)) for t in TECH_TREE]
+             for name in ordered_agents(agents)}
+    return plot_success_rates(rates, TECH_TREE, "Crafter tech tree: share of episodes reaching each step (ours)",
+                              path, figsize=(10, 4.4))
 
 
 def example_results() -> dict[str, Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
 
 from benchmarks.minerl_items import ITEMS, item_success
 from benchmarks.published import VPT_ITEMS, VPT_ITEMS_SOURCE
@@ -17,28 +16,11 @@ from benchmarks.published import VPT_ITEMS, VPT_ITEMS_SOURCE
 
 def plot_items(rates: Mapping[str, Mapping[str, float]], path: Path) -> Path:
     """Bar groups of success rate (%) per item in tech-tree order, one bar per (task, agent)."""
-    import matplotlib
+    from benchmarks.success_plot import plot_success_rates
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(rates)
-    width = 0.8 / max(len(names), 1)
-    x = np.arange(len(ITEMS))
-    fig, ax = plt.subplots(figsize=(9, 4.2))
-    for i, name in enumerate(names):
-        ax.bar(x + i * width, [100.0 * rates[name][item] for item in ITEMS], width, label=name)
-    ax.set_xticks(x + width * (len(names) - 1) / 2, [i.replace("_", "\n") for i in ITEMS], fontsize=8)
-    ax.set_ylim(0, 100)
-    ax.set_ylabel("success rate (% of episodes)")
-    ax.set_title("VPT item tasks: share of episodes that obtained each item (ours)")
-    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.3), frameon=False)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    series = {name: [rates[name][item] for item in ITEMS] for name in rates}
+    return plot_success_rates(series, ITEMS, "VPT item tasks: share of episodes that obtained each item (ours)",
+                              path, figsize=(9, 4.2))
 
 
 def items_section(cells: Mapping[str, Mapping[str, Any]], out_dir: Path) -> list[str]:

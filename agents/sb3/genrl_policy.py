@@ -87,6 +87,7 @@ from agents.genrl.behaviour import Actor, ActorCritic
 from agents.genrl.networks import MLP
 from agents.genrl.world_model import WorldModel, WorldModelConfig
 from agents.sb3.sequence_buffer import Memory
+from agents.sb3.sequence_policy import MemoryOnlyEntryPoints
 
 #: ``config.json`` format tag and version of :meth:`GenRLActorCriticPolicy.save_pretrained`.
 FORMAT, VERSION = "vpt_gym.sb3.genrl_policy", 1
@@ -123,7 +124,7 @@ def resolve_world_model_config(config: str | dict[str, Any] | WorldModelConfig, 
     raise ValueError(f"world_model_config must be 'small', 'official', a dict or a WorldModelConfig, got {config!r}")
 
 
-class GenRLActorCriticPolicy(ActorCriticPolicy):
+class GenRLActorCriticPolicy(MemoryOnlyEntryPoints, ActorCriticPolicy):
     """A GenRL world model + actor as an SB3 actor-critic policy (see the module docstring).
 
     :param observation_space: ``Box(0, 255, (64, 64, 3) or (3, 64, 64), uint8)`` (SB3 transposes image
@@ -144,6 +145,7 @@ class GenRLActorCriticPolicy(ActorCriticPolicy):
 
     #: Tells :class:`~agents.sb3.kl_ppo.KLPPO` to use the sequence protocol.
     is_sequence_policy = True
+    memory_description = "the world model's latent state"
     #: The memory holds the previous action: KLPPO passes the policy's actions to the reference.
     memory_uses_actions = True
 
@@ -527,31 +529,6 @@ class GenRLActorCriticPolicy(ActorCriticPolicy):
         return values, dist.log_prob(actions), dist.entropy(), dist
 
     # ------------------------------------------------------------------------------------ SB3 entry points
-
-    def _needs_memory(self, name: str) -> None:
-        raise NotImplementedError(
-            f"GenRLActorCriticPolicy.{name} needs the world model's latent state; train with agents.sb3.KLPPO "
-            "(kl_coef=0 for plain PPO) and act with predict(obs, state, episode_start)"
-        )
-
-    def forward(self, obs: th.Tensor, deterministic: bool = False) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
-        self._needs_memory("forward")
-        raise AssertionError  # unreachable
-
-    def evaluate_actions(self, obs: Any, actions: th.Tensor) -> tuple[th.Tensor, th.Tensor, th.Tensor | None]:
-        self._needs_memory("evaluate_actions")
-        raise AssertionError
-
-    def get_distribution(self, obs: Any) -> Any:
-        self._needs_memory("get_distribution")
-
-    def predict_values(self, obs: Any) -> th.Tensor:
-        self._needs_memory("predict_values")
-        raise AssertionError
-
-    def _predict(self, observation: Any, deterministic: bool = False) -> th.Tensor:
-        self._needs_memory("_predict")
-        raise AssertionError
 
     def predict(
         self,

@@ -75,6 +75,7 @@ from torch import nn
 
 from agents.checkpoints import PathLike
 from agents.sb3.sequence_buffer import Memory
+from agents.sb3.sequence_policy import MemoryOnlyEntryPoints
 from agents.vpt.config import CRAFTER_N_ACTIONS, POLICY_PRESETS, PolicyConfig
 from agents.vpt.io import from_pretrained as load_vpt
 from agents.vpt.io import save_pretrained as save_vpt
@@ -108,7 +109,7 @@ def action_space_of(config: PolicyConfig) -> spaces.Discrete | spaces.MultiDiscr
     return spaces.MultiDiscrete([config.n_buttons, config.n_camera])
 
 
-class VPTActorCriticPolicy(ActorCriticPolicy):
+class VPTActorCriticPolicy(MemoryOnlyEntryPoints, ActorCriticPolicy):
     """The VPT policy as an SB3 actor-critic policy (see the module docstring).
 
     :param observation_space: ``Box(0, 255, (S, S, 3) or (3, S, S), uint8)`` with ``S`` the config's
@@ -126,6 +127,7 @@ class VPTActorCriticPolicy(ActorCriticPolicy):
 
     #: Tells :class:`~agents.sb3.kl_ppo.KLPPO` to use the sequence protocol.
     is_sequence_policy = True
+    memory_description = "the transformer memory"
 
     def __init__(
         self,
@@ -336,31 +338,6 @@ class VPTActorCriticPolicy(ActorCriticPolicy):
         return values, dist.log_prob(actions), dist.entropy(), dist
 
     # ------------------------------------------------------------------------------------ SB3 entry points
-
-    def _needs_memory(self, name: str) -> None:
-        raise NotImplementedError(
-            f"VPTActorCriticPolicy.{name} needs the transformer memory; train with agents.sb3.KLPPO "
-            "(kl_coef=0 for plain PPO) and act with predict(obs, state, episode_start)"
-        )
-
-    def forward(self, obs: th.Tensor, deterministic: bool = False) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
-        self._needs_memory("forward")
-        raise AssertionError  # unreachable
-
-    def evaluate_actions(self, obs: Any, actions: th.Tensor) -> tuple[th.Tensor, th.Tensor, th.Tensor | None]:
-        self._needs_memory("evaluate_actions")
-        raise AssertionError
-
-    def get_distribution(self, obs: Any) -> Any:
-        self._needs_memory("get_distribution")
-
-    def predict_values(self, obs: Any) -> th.Tensor:
-        self._needs_memory("predict_values")
-        raise AssertionError
-
-    def _predict(self, observation: Any, deterministic: bool = False) -> th.Tensor:
-        self._needs_memory("_predict")
-        raise AssertionError
 
     def predict(
         self,
