@@ -9,7 +9,7 @@ read them, refusing values this re-implementation does not model (e.g. LSTM recu
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 #: Kwargs whose value is fixed in every released VPT network; anything else is refused.
