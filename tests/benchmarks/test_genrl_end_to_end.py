@@ -86,9 +86,8 @@ def test_miniature_runs_every_stage_and_resumes(tmp_path):
     assert json.loads(lines[-1])["step"] == 2 and len(lines) == 1
 
 
-@pytest.mark.slow
 def test_miniature_learned_behaviour_beats_random_on_prompt_reward(tmp_path):
-    """About 70 s on a quiet machine: 12 random episodes of the slider env, 200 MFWM + connector steps (lr 1e-3:
+    """Issue #7's CI miniature of the whole path (in the default run on purpose). About 70 s on a quiet machine: 12 random episodes of the slider env, 200 MFWM + connector steps (lr 1e-3:
     GenRL's 1e-4 needs far more steps on these tiny runs), a video prompt of a full bar, 100 data-free
     behaviour updates, then the prompt reward (GenRLReward) of 8 real episodes for the learned policy vs
     uniform random actions (and the scripted prompted motion as a check of the reward itself)."""
