@@ -14,14 +14,9 @@ from agents.genrl.episodes import EpisodeStore
 from benchmarks.genrl_end_to_end import Args, embed_episodes, format_table, run
 from tests.support.fake_vlm import FakeVLM
 from tests.support.moving_pattern_env import MovingSquareEnv, moving_square_frame
+from tests.support.torch_threads import one_torch_thread  # noqa: F401 - fixture
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def upward_clip(n=8):

@@ -11,16 +11,10 @@ from agents.genrl.video_file import write_video
 from agents.genrl.world_model import WorldModel, WorldModelConfig
 from tests.support.fake_vlm import FakeVLM
 from tests.support.moving_pattern_env import MovingSquareEnv, moving_square_frame
+from tests.support.torch_threads import one_torch_thread  # noqa: F401 - fixture
 from wrappers.genrl_reward import GenRLReward, GenRLRewardVector
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models: one thread avoids OpenMP contention on the 2-core machine (60 s -> 3 s for PPO)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

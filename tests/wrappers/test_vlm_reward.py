@@ -2,21 +2,15 @@
 prompt parsing (text / video file / frames, the reference's 1- and 4-frame rules), SB3 smoke run."""
 import numpy as np
 import pytest
-import torch
 import torch.nn.functional as F
 
 from agents.genrl.video_file import write_video
 from tests.support.fake_vlm import FakeVLM
 from tests.support.moving_pattern_env import MovingSquareEnv, moving_square_frame
+from tests.support.torch_threads import one_torch_thread  # noqa: F401 - fixture
 from wrappers.vlm_reward import VLMReward, check_text_prompt, prompt_embedding, read_video, video_clip
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def frames(n, y=10):

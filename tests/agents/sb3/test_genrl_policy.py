@@ -16,18 +16,13 @@ from agents.checkpoints import CheckpointError
 from agents.genrl.reward import LatentFilter
 from agents.sb3 import KLPPO, GenRLActorCriticPolicy, GenRLActorDistribution, distribution_kl
 from tests.support.genrl_agent import save_tiny_genrl_agent, tiny_genrl_agent
+from tests.support.torch_threads import one_torch_thread  # noqa: F401 - fixture
 
 OBS = gym.spaces.Box(0, 255, (64, 64, 3), np.uint8)
 ACT = gym.spaces.Box(-1.0, 1.0, (6,), np.float32)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny nets are many times faster on one thread when the machine is shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

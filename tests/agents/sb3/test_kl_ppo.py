@@ -17,15 +17,9 @@ from stable_baselines3.common.logger import configure
 
 import vpt_gym  # noqa: F401  (registers the envs)
 from agents.sb3 import KLPPO, distribution_kl
+from tests.support.torch_threads import one_torch_thread  # noqa: F401 - fixture
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Small nets are many times faster on one thread when the machine is shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def pendulum(**kwargs) -> KLPPO:

@@ -20,6 +20,7 @@ from agents.sb3 import KLPPO, SequenceRolloutBuffer, VPTActorCriticPolicy, distr
 from agents.vpt.config import POLICY_PRESETS
 from agents.vpt.io import save_pretrained
 from agents.vpt.policy import VPTPolicyNet
+from tests.support.torch_threads import one_torch_thread  # noqa: F401 - fixture
 from vpt_gym.envs.minerl_double import DoubleFactory
 
 S = 32  # the tiny preset's frame size
@@ -27,12 +28,7 @@ OBS = gym.spaces.Box(0, 255, (S, S, 3), np.uint8)
 ACT = gym.spaces.MultiDiscrete([8641, 121])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_policy(**kwargs) -> VPTActorCriticPolicy:
