@@ -1,34 +1,29 @@
 """KL-regularised fine-tuning of a BC-pretrained policy on a real dm_control task (state observations).
 
-Run: ``python -m benchmarks.kl_finetune [--task walker-stand] [--tiny] [--out DIR]``
+Run: ``python -m benchmarks.kl_finetune [--task walker-stand] [--seeds 3] [--tiny] [--out DIR]``
 
 The VPT recipe in miniature, on ``vpt_gym/<task>-v0`` with ``obs_type="state"`` (flat float32
 observations, dm_control's ground-truth reward, 500 agent steps per episode):
 
-1. **Expert**: SB3 PPO trained briefly from scratch (``--expert-steps``).
-2. **Pretraining by BC**: ``--demo-episodes`` episodes of the expert (deterministic actions); a fresh
-   ``MlpPolicy`` regresses the expert's actions with its mean (MSE, ``--bc-epochs``); its log-std is then
-   set to ``log(--bc-std)`` (MSE does not fit it). The value head is zeroed, as VPT's RL did.
-3. **Fine-tuning** from that BC policy with :class:`agents.sb3.KLPPO`, same seed and settings, with the
-   KL term (``--kl-coef``, default VPT's 0.2 decayed by 0.9995 per iteration) and without (``kl_coef=0``,
-   i.e. plain PPO).
+1. **Expert** (``--expert sac``, the default, or ``ppo``): SB3's SAC (or PPO) trained from scratch for
+   ``--expert-steps``; ``--demo-episodes`` episodes of its deterministic actions are the demonstrations.
+2. **Pretraining by BC**: a fresh PPO ``MlpPolicy`` regresses the expert's actions with its mean (MSE,
+   ``--bc-epochs``); its log-std is then set to ``log(--bc-std)`` (MSE does not fit it). The value head is
+   zeroed, as VPT's RL did.
+3. **Fine-tuning** from that BC policy with :class:`agents.sb3.KLPPO`, ``--seeds`` seeds per arm, same
+   settings, with the KL term (``--kl-coef``, default VPT's 0.2 decayed by 0.9995 per iteration) and without
+   (``kl_coef=0``: plain PPO, bit-identical to SB3's PPO update).
 
-Every ``--eval-every`` steps: mean GT return of ``--eval-episodes`` deterministic episodes, and the
-mean ``KL(pi_ref || pi)`` on the BC demonstration states. The table gives both over training, with
-ratios of returns to the BC start measured in the same run; ``kl_finetune.json`` holds the curves and
-``kl_finetune.png`` plots them. ``--tiny`` runs a seconds-long configuration that only checks the
-pipeline (its numbers mean nothing).
+Every ``--eval-every`` steps: the mean GT return of ``--eval-episodes`` deterministic episodes, and the mean
+``KL(pi_ref || pi)`` on the demonstration states. The table gives both over training (mean and standard
+deviation over seeds); the summary gives per arm the return at the end, the lowest return seen during
+fine-tuning and the mean over all evaluations, each as a ratio to the BC start measured in the same run.
+``kl_finetune.json`` holds every curve and ``kl_finetune.png`` plots them.
 
-The defaults are the configuration of the issue #8 proof run (``finetune_steps`` raised from 100k to 150k
-per arm so that the run fills its ~30 min budget): ``OMP_NUM_THREADS=1 python -m benchmarks.kl_finetune
---out /tmp/kl_finetune_run`` took 1712 s on a shared 2-core CPU machine (load ~7 from other jobs). Its
-result (2026-11-21): expert 246.0, BC start 268.1; after 151,552 fine-tuning steps 274.3 with the KL term
-and 267.8 without -- the returns of both arms stay within eval noise (5 deterministic episodes, roughly
-+-20) of the BC start throughout, so at this budget the KL term did **not** improve the GT return; it did
-what it is for, keeping the policy close to the pretrained one: mean ``KL(pi_ref || pi)`` on the demo
-states 0.09 at the end with the term vs 1.26 without (about 14x smaller; 0.02-0.09 throughout vs a steady
-climb). Neither arm beats the BC start at 150k steps: walker-stand needs far more PPO steps than this CPU
-budget allows, so this benchmark shows the mechanism, not a return gain.
+Resumable: the demonstrations (``demos.npz``, with the expert's returns) and every finished fine-tuning run
+(``runs/<arm>-seed<k>.json``) are written atomically into ``--out``; a rerun with the same ``--out`` and
+settings skips them (delete the directory to start over). ``--tiny`` runs a seconds-long configuration that
+only checks the pipeline (its numbers mean nothing).
 """
 
 from __future__ import annotations
@@ -47,17 +42,21 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 import torch as th  # noqa: E402
 
+ARMS: dict[str, str] = {"kl": "KL to the BC policy", "no_kl": "no KL (plain PPO)"}
+
 
 @dataclass
 class Config:
     """One benchmark configuration (see the module docstring for the meaning of each field)."""
 
     task: str = "walker-stand"
-    expert_steps: int = 150_000
+    expert: str = "sac"
+    expert_steps: int = 60_000
     demo_episodes: int = 10
     bc_epochs: int = 200
     bc_std: float = 0.3
-    finetune_steps: int = 150_000
+    finetune_steps: int = 100_000
+    seeds: int = 3
     eval_every: int = 10_000
     eval_episodes: int = 5
     kl_coef: float = 0.2
@@ -69,8 +68,8 @@ class Config:
     seed: int = 0
 
 
-TINY = dict(expert_steps=2_048, demo_episodes=1, bc_epochs=5, finetune_steps=2_048, eval_every=1_024,
-            eval_episodes=1, n_envs=2, n_steps=256, batch_size=256)
+TINY = dict(expert_steps=1_024, demo_episodes=1, bc_epochs=5, finetune_steps=2_048, eval_every=1_024,
+            eval_episodes=1, n_envs=2, n_steps=256, batch_size=256, seeds=2)  # fmt: skip
 
 
 def make_env(task: str, seed: int) -> gym.Env:
@@ -140,16 +139,68 @@ def behaviour_clone(policy: Any, states: np.ndarray, actions: np.ndarray, epochs
     policy.set_training_mode(False)
 
 
-def finetune(cfg: Config, bc_state: dict[str, th.Tensor], demo_states: np.ndarray, kl_coef: float) -> list[dict]:
+def _write_atomic(path: Path, write: Any) -> None:
+    """``write(tmp)`` then rename onto ``path`` (a reader never sees a partial file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def train_expert(cfg: Config) -> Any:
+    """SB3 SAC or PPO trained from scratch on the task (the demonstrator)."""
+    from stable_baselines3 import PPO, SAC
+    from stable_baselines3.common.env_util import make_vec_env
+
+    if cfg.expert == "sac":
+        model = SAC("MlpPolicy", make_env(cfg.task, cfg.seed), learning_starts=min(5_000, cfg.expert_steps // 2),
+                    seed=cfg.seed, device="cpu")  # fmt: skip
+    elif cfg.expert == "ppo":
+        env = make_vec_env(lambda: make_env(cfg.task, cfg.seed), n_envs=cfg.n_envs, seed=cfg.seed)
+        model = PPO("MlpPolicy", env, n_steps=cfg.n_steps, batch_size=cfg.batch_size, seed=cfg.seed, device="cpu")
+    else:
+        raise ValueError(f"expert must be 'sac' or 'ppo', got {cfg.expert!r}")
+    model.learn(cfg.expert_steps, progress_bar=True)
+    return model
+
+
+def demonstrations(cfg: Config, out: Path) -> dict[str, Any]:
+    """The expert's demonstrations, from ``out/demos.npz`` if an earlier run wrote them."""
+    path = out / "demos.npz"
+    if not path.is_file():
+        expert = train_expert(cfg)
+        states, actions, demo_return = collect_demos(expert, cfg.task, cfg.demo_episodes, cfg.seed)
+        expert_return = evaluate(expert.policy, cfg.task, cfg.eval_episodes, cfg.seed + 10_000)
+        arrays = dict(states=states, actions=actions, expert_return=np.float64(expert_return),
+                      expert_demo_return=np.float64(demo_return))  # fmt: skip
+        _write_atomic(path, lambda tmp: np.savez(tmp, **arrays))
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def bc_policy_state(cfg: Config, states: np.ndarray, actions: np.ndarray) -> dict[str, th.Tensor]:
+    """The BC-pretrained policy's weights (deterministic given the demonstrations and ``cfg.seed``)."""
+    from stable_baselines3 import PPO
+
+    env = make_env(cfg.task, cfg.seed)
+    th.manual_seed(cfg.seed + 1)
+    student = PPO("MlpPolicy", env, seed=cfg.seed + 1, device="cpu").policy  # the fine-tuning architecture
+    behaviour_clone(student, states, actions, cfg.bc_epochs, cfg.bc_std, cfg.seed)
+    env.close()
+    return {k: v.detach().clone() for k, v in student.state_dict().items()}
+
+
+def finetune(cfg: Config, bc_state: dict[str, th.Tensor], demo_states: np.ndarray, kl_coef: float,
+             seed: int) -> list[dict]:  # fmt: skip
     """Fine-tune from the BC weights; returns the curve (timesteps, GT return, KL to the reference)."""
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
 
     from agents.sb3 import KLPPO, distribution_kl
 
-    env = make_vec_env(lambda: make_env(cfg.task, cfg.seed), n_envs=cfg.n_envs, seed=cfg.seed)
+    env = make_vec_env(lambda: make_env(cfg.task, seed), n_envs=cfg.n_envs, seed=seed)
     model = KLPPO("MlpPolicy", env, kl_coef=kl_coef, kl_decay=cfg.kl_decay, n_steps=cfg.n_steps,
-                  batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, seed=cfg.seed, device="cpu")
+                  batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, seed=seed, device="cpu")
     model.policy.load_state_dict(bc_state)
     model.reset_reference()
     obs = th.as_tensor(demo_states)
@@ -166,7 +217,7 @@ def finetune(cfg: Config, bc_state: dict[str, th.Tensor], demo_states: np.ndarra
         def _on_step(self) -> bool:
             return True
 
-        def _on_rollout_end(self) -> None:
+        def _on_rollout_start(self) -> None:  # after the previous rollout's update
             if self.num_timesteps - curve[-1]["timesteps"] >= cfg.eval_every:
                 record()
 
@@ -174,35 +225,63 @@ def finetune(cfg: Config, bc_state: dict[str, th.Tensor], demo_states: np.ndarra
     model.learn(cfg.finetune_steps, callback=EvalEvery())
     if curve[-1]["timesteps"] != model.num_timesteps:
         record()
+    env.close()
     return curve
 
 
+def summarise(curves: list[list[dict]], bc_return: float) -> dict[str, float]:
+    """Per arm, over seeds: mean final / lowest / average return (and ratios to the BC start), final KL."""
+    final = [c[-1]["return"] for c in curves]
+    lowest = [min(p["return"] for p in c[1:]) for c in curves]
+    average = [float(np.mean([p["return"] for p in c[1:]])) for c in curves]
+    out = {"final_return": float(np.mean(final)), "final_return_std": float(np.std(final)),
+           "lowest_return": float(np.mean(lowest)), "average_return": float(np.mean(average)),
+           "final_kl_to_ref": float(np.mean([c[-1]["kl_to_ref"] for c in curves]))}  # fmt: skip
+    for key in ("final_return", "lowest_return", "average_return"):
+        out[key.replace("return", "vs_bc")] = out[key] / bc_return if bc_return else float("nan")
+    return out
+
+
 def run(cfg: Config, out: Path) -> dict[str, Any]:
-    from stable_baselines3 import PPO
-    from stable_baselines3.common.env_util import make_vec_env
+    """All stages (each one's result kept in ``out``, see the module docstring); returns the result dict."""
+    from tqdm.auto import tqdm
 
     th.set_num_threads(1)  # small MLPs: one thread is faster, and fair to whatever else runs
     started = time.perf_counter()
-    env = make_vec_env(lambda: make_env(cfg.task, cfg.seed), n_envs=cfg.n_envs, seed=cfg.seed)
-    expert = PPO("MlpPolicy", env, n_steps=cfg.n_steps, batch_size=cfg.batch_size, seed=cfg.seed, device="cpu")
-    expert.learn(cfg.expert_steps)
-    states, actions, expert_demo_return = collect_demos(expert, cfg.task, cfg.demo_episodes, cfg.seed)
-    expert_return = evaluate(expert.policy, cfg.task, cfg.eval_episodes, cfg.seed + 10_000)
-
-    student = PPO("MlpPolicy", env, seed=cfg.seed + 1, device="cpu").policy  # the fine-tuning architecture
-    behaviour_clone(student, states, actions, cfg.bc_epochs, cfg.bc_std, cfg.seed)
-    bc_state = {k: v.detach().clone() for k, v in student.state_dict().items()}
-
-    arms = {f"KL (coef {cfg.kl_coef:g}, decay {cfg.kl_decay:g})": cfg.kl_coef, "no KL (plain PPO)": 0.0}
-    curves = {name: finetune(cfg, bc_state, states, coef) for name, coef in arms.items()}
-    result = {"config": asdict(cfg), "observations": "state", "expert_return": expert_return,
-              "expert_demo_return": expert_demo_return, "demo_steps": len(states),
-              "bc_return": next(iter(curves.values()))[0]["return"], "curves": curves,
-              "seconds": time.perf_counter() - started}
     out.mkdir(parents=True, exist_ok=True)
-    (out / "kl_finetune.json").write_text(json.dumps(result, indent=2))
+    settings = out / "config.json"
+    if settings.is_file() and json.loads(settings.read_text()) != asdict(cfg):
+        raise ValueError(f"{out} holds a run with other settings ({settings}); use another --out or delete it")
+    _write_atomic(settings, lambda tmp: tmp.write_text(json.dumps(asdict(cfg), indent=2)))
+    demos = demonstrations(cfg, out)
+    states = demos["states"]
+    bc_state = bc_policy_state(cfg, states, demos["actions"])
+
+    coefs = {"kl": cfg.kl_coef, "no_kl": 0.0}
+    curves: dict[str, list[list[dict]]] = {arm: [] for arm in ARMS}
+    jobs = [(arm, k) for k in range(cfg.seeds) for arm in ARMS]
+    for arm, k in tqdm(jobs, desc="fine-tuning runs", unit="run"):
+        path = out / "runs" / f"{arm}-seed{k}.json"
+        if not path.is_file():
+            curve = finetune(cfg, bc_state, states, coefs[arm], cfg.seed + 100 * (k + 1))
+            _write_atomic(path, lambda tmp, c=curve: tmp.write_text(json.dumps(c)))
+        curves[arm].append(json.loads(path.read_text()))
+    bc_return = curves["kl"][0][0]["return"]
+    result = {"config": asdict(cfg), "observations": "state", "arms": ARMS,
+              "expert_return": float(demos["expert_return"]), "expert_demo_return": float(demos["expert_demo_return"]),
+              "demo_steps": len(states), "bc_return": bc_return, "curves": curves,
+              "summary": {arm: summarise(curves[arm], bc_return) for arm in ARMS},
+              "seconds": time.perf_counter() - started}  # fmt: skip
+    _write_atomic(out / "kl_finetune.json", lambda tmp: tmp.write_text(json.dumps(result, indent=2)))
     plot(result, out / "kl_finetune.png")
     return result
+
+
+def _mean_curve(curves: list[list[dict]], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = min(len(c) for c in curves)
+    steps = np.array([c[i]["timesteps"] for i in range(n) for c in curves[:1]])
+    values = np.array([[c[i][key] for i in range(n)] for c in curves])
+    return steps, values.mean(axis=0), values.std(axis=0)
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
@@ -212,14 +291,16 @@ def plot(result: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax_r, ax_kl) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for name, curve in result["curves"].items():
-        steps = [p["timesteps"] for p in curve]
-        ax_r.plot(steps, [p["return"] for p in curve], marker="o", label=name)
-        ax_kl.plot(steps, [p["kl_to_ref"] for p in curve], marker="o", label=name)
-    ax_r.axhline(result["expert_return"], color="grey", ls="--", label="expert (PPO)")
+    for arm, label in result["arms"].items():
+        for ax, key in ((ax_r, "return"), (ax_kl, "kl_to_ref")):
+            steps, mean, std = _mean_curve(result["curves"][arm], key)
+            ax.plot(steps, mean, marker="o", label=label)
+            ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
+    ax_r.axhline(result["expert_return"], color="grey", ls="--", label=f"expert ({result['config']['expert']})")
     ax_r.axhline(result["bc_return"], color="grey", ls=":", label="BC start")
-    task = result["config"]["task"]
-    ax_r.set(xlabel="fine-tuning env steps", ylabel="GT return (deterministic)", title=f"{task} (state obs)")
+    cfg = result["config"]
+    ax_r.set(xlabel="fine-tuning env steps", ylabel="GT return (deterministic)",
+             title=f"{cfg['task']} (state obs), mean +- std over {cfg['seeds']} seeds")  # fmt: skip
     ax_kl.set(xlabel="fine-tuning env steps", ylabel="KL(pi_ref || pi) on demo states", title="distance to BC policy")
     ax_kl.set_yscale("symlog", linthresh=1e-3)
     ax_r.legend(fontsize=7)
@@ -229,20 +310,26 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 
 def print_table(result: dict[str, Any]) -> None:
-    bc = result["bc_return"]
-    print(f"task {result['config']['task']} (state observations); expert return {result['expert_return']:.1f}, "
-          f"BC start {bc:.1f} ({result['demo_steps']} demo steps); {result['seconds']:.0f} s")
-    names = list(result["curves"])
-    header = f"{'steps':>8} | " + " | ".join(f"{n[:28]:>28} ret  ret/BC  KL_ref" for n in names)
+    cfg, bc = result["config"], result["bc_return"]
+    print(f"task {cfg['task']} (state observations); expert ({cfg['expert']}) {result['expert_return']:.1f}, "
+          f"BC start {bc:.1f} ({result['demo_steps']} demo steps); {cfg['seeds']} seeds per arm; "
+          f"{result['seconds']:.0f} s")  # fmt: skip
+    arms = list(result["arms"])
+    header = f"{'steps':>8} | " + " | ".join(f"{result['arms'][a][:22]:>22}: return (std)  KL_ref" for a in arms)
     print(header)
     print("-" * len(header))
-    rows = zip(*(result["curves"][n] for n in names))
-    for points in rows:
-        cells = []
-        for p in points:
-            ratio = p["return"] / bc if bc else float("nan")
-            cells.append(f"{p['return']:>32.1f} {ratio:>6.2f} {p['kl_to_ref']:>7.4f}")
-        print(f"{points[0]['timesteps']:>8} | " + " | ".join(cells))
+    columns = {a: (_mean_curve(result["curves"][a], "return"), _mean_curve(result["curves"][a], "kl_to_ref")) for a in arms}
+    steps = columns[arms[0]][0][0]
+    for i, step in enumerate(steps):
+        cells = [f"{columns[a][0][1][i]:>30.1f} ({columns[a][0][2][i]:5.1f}) {columns[a][1][1][i]:7.4f}" for a in arms]
+        print(f"{step:>8} | " + " | ".join(cells))
+    print()
+    print(f"{'arm':>22} | final return (vs BC) | lowest return (vs BC) | mean return (vs BC) | final KL_ref")
+    for a in arms:
+        s = result["summary"][a]
+        print(f"{result['arms'][a][:22]:>22} | {s['final_return']:7.1f} ({s['final_vs_bc']:.2f}) +-{s['final_return_std']:5.1f}"
+              f" | {s['lowest_return']:12.1f} ({s['lowest_vs_bc']:.2f}) | {s['average_return']:10.1f} ({s['average_vs_bc']:.2f})"
+              f" | {s['final_kl_to_ref']:.4f}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
