@@ -6,7 +6,9 @@ The VPT recipe in miniature, on ``vpt_gym/<task>-v0`` with ``obs_type="state"`` 
 observations, dm_control's ground-truth reward, 500 agent steps per episode):
 
 1. **Expert** (``--expert sac``, the default, or ``ppo``): SB3's SAC (or PPO) trained from scratch for
-   ``--expert-steps``; ``--demo-episodes`` episodes of its deterministic actions are the demonstrations.
+   ``--expert-steps``. **Demonstrations**: ``--demo-episodes`` episodes labelled with the expert's
+   deterministic actions, played with Gaussian noise of std ``--demo-noise`` added (noise injection, as in
+   DART, so that the data covers the states a noisy student reaches; ``0`` plays the labels themselves).
 2. **Pretraining by BC**: a fresh PPO ``MlpPolicy`` regresses the expert's actions with its mean (MSE,
    ``--bc-epochs``); its log-std is then set to ``log(--bc-std)`` (MSE does not fit it). The value head is
    zeroed, as VPT's RL did.
@@ -53,6 +55,7 @@ class Config:
     expert: str = "sac"
     expert_steps: int = 60_000
     demo_episodes: int = 10
+    demo_noise: float = 0.3
     bc_epochs: int = 200
     bc_std: float = 0.3
     finetune_steps: int = 100_000
@@ -97,9 +100,16 @@ def evaluate(policy: Any, task: str, episodes: int, seed: int) -> float:
     return float(np.mean(returns))
 
 
-def collect_demos(expert: Any, task: str, episodes: int, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """States, expert actions (deterministic, clipped to [-1, 1]) and the expert's mean return."""
+def collect_demos(expert: Any, task: str, episodes: int, seed: int,
+                  noise: float = 0.0) -> tuple[np.ndarray, np.ndarray, float]:  # fmt: skip
+    """States, the expert's deterministic actions (clipped to [-1, 1]) as labels, and the mean return.
+
+    With ``noise > 0`` the env is driven by ``clip(label + N(0, noise^2))`` (noise injection, as in DART):
+    the demonstrations then also cover the states a noisy student drifts into, labelled with the
+    expert's correction; the return is that of the noisy demonstrator.
+    """
     env = make_env(task, seed)
+    rng = np.random.default_rng(seed + 1000)
     states, actions, returns = [], [], []
     for i in range(episodes):
         obs, _ = env.reset(seed=seed + 1000 + i)
@@ -109,6 +119,8 @@ def collect_demos(expert: Any, task: str, episodes: int, seed: int) -> tuple[np.
             action = np.clip(action, -1.0, 1.0)
             states.append(obs)
             actions.append(action)
+            if noise > 0:
+                action = np.clip(action + rng.normal(0.0, noise, size=action.shape), -1.0, 1.0).astype(np.float32)
             obs, reward, terminated, truncated, _ = env.step(action)
             total += float(reward)
             done = terminated or truncated
@@ -164,18 +176,27 @@ def train_expert(cfg: Config) -> Any:
     return model
 
 
+DEMO_FIELDS = ("task", "expert", "expert_steps", "demo_episodes", "demo_noise", "seed")
+
+
 def demonstrations(cfg: Config, out: Path) -> dict[str, Any]:
-    """The expert's demonstrations, from ``out/demos.npz`` if an earlier run wrote them."""
+    """The expert's demonstrations, from ``out/demos.npz`` if an earlier run with the same demonstration
+    settings (:data:`DEMO_FIELDS`, stored in the file) wrote them."""
     path = out / "demos.npz"
+    settings = json.dumps({k: getattr(cfg, k) for k in DEMO_FIELDS}, sort_keys=True)
     if not path.is_file():
         expert = train_expert(cfg)
-        states, actions, demo_return = collect_demos(expert, cfg.task, cfg.demo_episodes, cfg.seed)
+        states, actions, demo_return = collect_demos(expert, cfg.task, cfg.demo_episodes, cfg.seed, cfg.demo_noise)
         expert_return = evaluate(expert.policy, cfg.task, cfg.eval_episodes, cfg.seed + 10_000)
         arrays = dict(states=states, actions=actions, expert_return=np.float64(expert_return),
-                      expert_demo_return=np.float64(demo_return))  # fmt: skip
+                      expert_demo_return=np.float64(demo_return), settings=np.str_(settings))  # fmt: skip
         _write_atomic(path, lambda tmp: np.savez(tmp, **arrays))
     with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+        demos = {k: data[k] for k in data.files}
+    if str(demos.get("settings", "")) != settings:
+        raise ValueError(f"{path} was made with other demonstration settings ({demos.get('settings')}); "
+                         f"expected {settings}. Delete it or use another --out")  # fmt: skip
+    return demos
 
 
 def bc_policy_state(cfg: Config, states: np.ndarray, actions: np.ndarray) -> dict[str, th.Tensor]:

@@ -56,3 +56,23 @@ def test_other_settings_in_the_same_directory_are_refused(tmp_path):
 def test_unknown_expert_is_refused():
     with pytest.raises(ValueError, match="expert must be 'sac' or 'ppo'"):
         kl_finetune.train_expert(kl_finetune.Config(**{**SMALL, "expert": "ddpg"}))
+
+
+def test_noise_injected_demonstrations_keep_the_clean_labels():
+    from stable_baselines3 import PPO
+
+    expert = PPO("MlpPolicy", kl_finetune.make_env("walker-stand", 0), seed=0, device="cpu")
+    clean_states, clean_labels, _ = kl_finetune.collect_demos(expert, "walker-stand", 1, 0, noise=0.0)
+    states, labels, _ = kl_finetune.collect_demos(expert, "walker-stand", 1, 0, noise=0.5)
+    np.testing.assert_array_equal(states[0], clean_states[0])  # same first state, then the noise moves it
+    assert not np.allclose(states[5:], clean_states[5:])
+    recomputed = np.clip(expert.predict(states, deterministic=True)[0], -1, 1)
+    np.testing.assert_allclose(labels, recomputed, atol=1e-6)  # labels are the expert's own, noise-free actions
+
+
+def test_demonstrations_made_with_other_settings_are_refused(tmp_path):
+    kl_finetune.run(kl_finetune.Config(**SMALL), tmp_path / "a")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "demos.npz").write_bytes((tmp_path / "a" / "demos.npz").read_bytes())
+    with pytest.raises(ValueError, match="other demonstration settings"):
+        kl_finetune.run(kl_finetune.Config(**{**SMALL, "demo_noise": 0.1}), tmp_path / "b")
