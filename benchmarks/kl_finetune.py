@@ -9,7 +9,7 @@ observations, dm_control's ground-truth reward, 500 agent steps per episode):
    ``--expert-steps``. **Demonstrations**: ``--demo-episodes`` episodes labelled with the expert's
    deterministic actions, played with Gaussian noise of std ``--demo-noise`` added (noise injection, as in
    DART, so that the data covers the states a noisy student reaches; ``0`` plays the labels themselves).
-2. **Pretraining by BC**: a fresh PPO ``MlpPolicy`` regresses the expert's actions with its mean (MSE,
+2. **Pretraining by BC**: a fresh PPO ``MlpPolicy`` (two hidden layers of ``--hidden`` units) regresses the expert's actions with its mean (MSE,
    ``--bc-epochs``); its log-std is then set to ``log(--bc-std)`` (MSE does not fit it). The value head is
    zeroed, as VPT's RL did.
 3. **Fine-tuning** from that BC policy with :class:`agents.sb3.KLPPO`, ``--seeds`` seeds per arm, same
@@ -22,8 +22,9 @@ deviation over seeds); the summary gives per arm the return at the end, the lowe
 fine-tuning and the mean over all evaluations, each as a ratio to the BC start measured in the same run.
 ``kl_finetune.json`` holds every curve and ``kl_finetune.png`` plots them.
 
-Resumable: the demonstrations (``demos.npz``, with the expert's returns) and every finished fine-tuning run
-(``runs/<arm>-seed<k>.json``) are written atomically into ``--out``; a rerun with the same ``--out`` and
+Resumable: the expert's weights (``expert.safetensors``), the demonstrations (``demos.npz``, with the expert's
+returns) and every finished fine-tuning run (``runs/<arm>-seed<k>.json``) are written atomically into ``--out``,
+each with the settings it was made with; a rerun with the same ``--out`` and
 settings skips them (delete the directory to start over). ``--tiny`` runs a seconds-long configuration that
 only checks the pipeline (its numbers mean nothing).
 """
@@ -54,10 +55,11 @@ class Config:
     task: str = "walker-stand"
     expert: str = "sac"
     expert_steps: int = 60_000
-    demo_episodes: int = 10
+    demo_episodes: int = 100
     demo_noise: float = 0.3
     bc_epochs: int = 200
     bc_std: float = 0.3
+    hidden: int = 256
     finetune_steps: int = 100_000
     seeds: int = 3
     eval_every: int = 10_000
@@ -159,33 +161,59 @@ def _write_atomic(path: Path, write: Any) -> None:
     os.replace(tmp, path)
 
 
-def train_expert(cfg: Config) -> Any:
-    """SB3 SAC or PPO trained from scratch on the task (the demonstrator)."""
+EXPERT_FIELDS = ("task", "expert", "expert_steps", "seed")
+DEMO_FIELDS = (*EXPERT_FIELDS, "demo_episodes", "demo_noise")
+
+
+def _settings(cfg: Config, fields: tuple[str, ...]) -> str:
+    return json.dumps({k: getattr(cfg, k) for k in fields}, sort_keys=True)
+
+
+def _new_expert(cfg: Config) -> Any:
     from stable_baselines3 import PPO, SAC
     from stable_baselines3.common.env_util import make_vec_env
 
     if cfg.expert == "sac":
-        model = SAC("MlpPolicy", make_env(cfg.task, cfg.seed), learning_starts=min(5_000, cfg.expert_steps // 2),
-                    seed=cfg.seed, device="cpu")  # fmt: skip
-    elif cfg.expert == "ppo":
+        return SAC("MlpPolicy", make_env(cfg.task, cfg.seed), learning_starts=min(5_000, cfg.expert_steps // 2),
+                   seed=cfg.seed, device="cpu")  # fmt: skip
+    if cfg.expert == "ppo":
         env = make_vec_env(lambda: make_env(cfg.task, cfg.seed), n_envs=cfg.n_envs, seed=cfg.seed)
-        model = PPO("MlpPolicy", env, n_steps=cfg.n_steps, batch_size=cfg.batch_size, seed=cfg.seed, device="cpu")
-    else:
-        raise ValueError(f"expert must be 'sac' or 'ppo', got {cfg.expert!r}")
+        return PPO("MlpPolicy", env, n_steps=cfg.n_steps, batch_size=cfg.batch_size, seed=cfg.seed, device="cpu")
+    raise ValueError(f"expert must be 'sac' or 'ppo', got {cfg.expert!r}")
+
+
+def train_expert(cfg: Config, out: Path | None = None) -> Any:
+    """SB3 SAC or PPO trained from scratch on the task (the demonstrator).
+
+    With ``out``, its policy weights are kept in ``out/expert.safetensors`` (with its settings,
+    :data:`EXPERT_FIELDS`, in the file's metadata) and read back instead of retraining.
+    """
+    from safetensors.torch import load_file, safe_open, save_file
+
+    model = _new_expert(cfg)
+    path = None if out is None else out / "expert.safetensors"
+    settings = _settings(cfg, EXPERT_FIELDS)
+    if path is not None and path.is_file():
+        with safe_open(str(path), "pt") as f:
+            stored = (f.metadata() or {}).get("settings")
+        if stored != settings:
+            raise ValueError(f"{path} holds an expert made with other settings ({stored}); expected {settings}")
+        model.policy.load_state_dict(load_file(str(path)), strict=True)
+        return model
     model.learn(cfg.expert_steps, progress_bar=True)
+    if path is not None:
+        weights = {k: v.contiguous() for k, v in model.policy.state_dict().items()}
+        _write_atomic(path, lambda tmp: save_file(weights, str(tmp), metadata={"settings": settings}))
     return model
-
-
-DEMO_FIELDS = ("task", "expert", "expert_steps", "demo_episodes", "demo_noise", "seed")
 
 
 def demonstrations(cfg: Config, out: Path) -> dict[str, Any]:
     """The expert's demonstrations, from ``out/demos.npz`` if an earlier run with the same demonstration
     settings (:data:`DEMO_FIELDS`, stored in the file) wrote them."""
     path = out / "demos.npz"
-    settings = json.dumps({k: getattr(cfg, k) for k in DEMO_FIELDS}, sort_keys=True)
+    settings = _settings(cfg, DEMO_FIELDS)
     if not path.is_file():
-        expert = train_expert(cfg)
+        expert = train_expert(cfg, out)
         states, actions, demo_return = collect_demos(expert, cfg.task, cfg.demo_episodes, cfg.seed, cfg.demo_noise)
         expert_return = evaluate(expert.policy, cfg.task, cfg.eval_episodes, cfg.seed + 10_000)
         arrays = dict(states=states, actions=actions, expert_return=np.float64(expert_return),
@@ -199,13 +227,18 @@ def demonstrations(cfg: Config, out: Path) -> dict[str, Any]:
     return demos
 
 
+def _policy_kwargs(cfg: Config) -> dict[str, Any]:
+    """The student's (BC and fine-tuning) MLP: two hidden layers of ``cfg.hidden`` units for both heads."""
+    return {"net_arch": {"pi": [cfg.hidden] * 2, "vf": [cfg.hidden] * 2}}
+
+
 def bc_policy_state(cfg: Config, states: np.ndarray, actions: np.ndarray) -> dict[str, th.Tensor]:
     """The BC-pretrained policy's weights (deterministic given the demonstrations and ``cfg.seed``)."""
     from stable_baselines3 import PPO
 
     env = make_env(cfg.task, cfg.seed)
     th.manual_seed(cfg.seed + 1)
-    student = PPO("MlpPolicy", env, seed=cfg.seed + 1, device="cpu").policy  # the fine-tuning architecture
+    student = PPO("MlpPolicy", env, seed=cfg.seed + 1, device="cpu", policy_kwargs=_policy_kwargs(cfg)).policy
     behaviour_clone(student, states, actions, cfg.bc_epochs, cfg.bc_std, cfg.seed)
     env.close()
     return {k: v.detach().clone() for k, v in student.state_dict().items()}
@@ -221,6 +254,7 @@ def finetune(cfg: Config, bc_state: dict[str, th.Tensor], demo_states: np.ndarra
 
     env = make_vec_env(lambda: make_env(cfg.task, seed), n_envs=cfg.n_envs, seed=seed)
     model = KLPPO("MlpPolicy", env, kl_coef=kl_coef, kl_decay=cfg.kl_decay, n_steps=cfg.n_steps,
+                  policy_kwargs=_policy_kwargs(cfg),
                   batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, seed=seed, device="cpu")
     model.policy.load_state_dict(bc_state)
     model.reset_reference()

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch as th
 
 from benchmarks import kl_finetune
 from tests.support.torch_threads import one_torch_thread  # noqa: F401 - fixture
@@ -76,3 +77,23 @@ def test_demonstrations_made_with_other_settings_are_refused(tmp_path):
     (tmp_path / "b" / "demos.npz").write_bytes((tmp_path / "a" / "demos.npz").read_bytes())
     with pytest.raises(ValueError, match="other demonstration settings"):
         kl_finetune.run(kl_finetune.Config(**{**SMALL, "demo_noise": 0.1}), tmp_path / "b")
+
+
+def test_the_expert_is_kept_as_safetensors_and_read_back(tmp_path, monkeypatch):
+    cfg = kl_finetune.Config(**SMALL)
+    first = kl_finetune.train_expert(cfg, tmp_path)
+    assert (tmp_path / "expert.safetensors").is_file()
+
+    new_expert = kl_finetune._new_expert
+
+    def untrainable(c):
+        model = new_expert(c)
+        model.learn = lambda *args, **kwargs: pytest.fail("the kept expert was retrained")
+        return model
+
+    monkeypatch.setattr(kl_finetune, "_new_expert", untrainable)
+    second = kl_finetune.train_expert(cfg, tmp_path)
+    for (name, a), b in zip(first.policy.state_dict().items(), second.policy.state_dict().values()):
+        assert th.equal(a, b), name
+    with pytest.raises(ValueError, match="other settings"):
+        kl_finetune.train_expert(kl_finetune.Config(**{**SMALL, "expert_steps": 512}), tmp_path)
