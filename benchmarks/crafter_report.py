@@ -11,7 +11,8 @@ Optionally ``"learning_curves": {agent: {"steps": [...], "returns": [...]}}`` (G
 agents it trains) is plotted by the report's learning-curve section (:func:`benchmarks.learning_curves.pipeline_curves`).
 
 Output: Markdown lines with our Crafter score and per-achievement success rates per agent (our env-step
-budget stated), the published Crafter scores in their own labelled table (never mixed into ours), and a plot
+budget stated), the published Crafter scores (1M steps) in their own labelled column beside ours (random's and
+PPO's, next to our random and PPO from scratch) and in their own table (all four; never mixed into ours), and a plot
 of success rate per achievement along Crafter's tech tree, one bar group per agent, like VPT's item plots.
 
 Example::
@@ -45,6 +46,8 @@ AGENT_LABELS = {
 }
 AGENT_ORDER = ("random", "demonstrator", "ppo_scratch", "bc_true", "bc_pseudo", "bc_klppo")
 PUBLISHED_STEPS = "1M"
+#: Our agents that have a published counterpart, shown in its own column of our score table.
+PUBLISHED_COUNTERPART: dict[str, str] = {"random": "random", "ppo_scratch": "PPO"}
 
 
 def _number(value: Any, where: str) -> float:
@@ -116,8 +119,9 @@ def crafter_tables(results: Mapping[str, Any], plot: str | None = None) -> list[
         "Ours: Crafter score (geometric mean over the 22 achievements, %) and success rate (% of episodes) of the "
         "tech-tree achievements.",
         "",
-        "| agent | episodes | return | Crafter score (%) | " + " | ".join(a.replace("_", " ") for a in TECH_TREE) + " |",
-        "|---|---|---|---|" + "---|" * len(TECH_TREE),
+        f"| agent | episodes | return | Crafter score (%) | published score (%), {PUBLISHED_STEPS} steps, not ours | "
+        + " | ".join(a.replace("_", " ") for a in TECH_TREE) + " |",
+        "|---|---|---|---|---|" + "---|" * len(TECH_TREE),
     ]
     for name in names:
         a = agents[name]
@@ -125,7 +129,9 @@ def crafter_tables(results: Mapping[str, Any], plot: str | None = None) -> list[
         se = float(rets.std(ddof=1) / math.sqrt(rets.size)) if rets.size > 1 else 0.0
         ret = f"{rets.mean():.2f} ± {se:.2f}" if rets.size else "–"
         rates = " | ".join(_pct(float(a["achievements"].get(t, 0.0))) for t in TECH_TREE)
-        lines.append(f"| {label(name)} | {a['episodes']} | {ret} | {float(a['score']):.2f} | {rates} |")
+        counterpart = PUBLISHED_COUNTERPART.get(name)
+        published = f"{CRAFTER_SCORES[counterpart]} ({counterpart})" if counterpart in CRAFTER_SCORES else "–"
+        lines.append(f"| {label(name)} | {a['episodes']} | {ret} | {float(a['score']):.2f} | {published} | {rates} |")
     everything = sorted({ach for n in names for ach in agents[n]["achievements"]})
     rest = [ach for ach in everything if ach not in TECH_TREE]
     if rest:
