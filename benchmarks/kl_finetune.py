@@ -53,6 +53,8 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 import torch as th  # noqa: E402
 
+from benchmarks.atomic_file import write_atomic  # noqa: E402
+
 ARMS: dict[str, str] = {"kl": "KL to the BC policy", "no_kl": "no KL (plain PPO)"}
 
 
@@ -161,14 +163,6 @@ def behaviour_clone(policy: Any, states: np.ndarray, actions: np.ndarray, epochs
     policy.set_training_mode(False)
 
 
-def _write_atomic(path: Path, write: Any) -> None:
-    """``write(tmp)`` then rename onto ``path`` (a reader never sees a partial file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 EXPERT_FIELDS = ("task", "expert", "expert_steps", "seed")
 DEMO_FIELDS = (*EXPERT_FIELDS, "demo_episodes", "demo_noise")
 
@@ -211,7 +205,7 @@ def train_expert(cfg: Config, out: Path | None = None) -> Any:
     model.learn(cfg.expert_steps, progress_bar=True)
     if path is not None:
         weights = {k: v.contiguous() for k, v in model.policy.state_dict().items()}
-        _write_atomic(path, lambda tmp: save_file(weights, str(tmp), metadata={"settings": settings}))
+        write_atomic(path, lambda tmp: save_file(weights, str(tmp), metadata={"settings": settings}))
     return model
 
 
@@ -226,7 +220,7 @@ def demonstrations(cfg: Config, out: Path) -> dict[str, Any]:
         expert_return = evaluate(expert.policy, cfg.task, cfg.eval_episodes, cfg.seed + 10_000)
         arrays = dict(states=states, actions=actions, expert_return=np.float64(expert_return),
                       expert_demo_return=np.float64(demo_return), settings=np.str_(settings))  # fmt: skip
-        _write_atomic(path, lambda tmp: np.savez(tmp, **arrays))
+        write_atomic(path, lambda tmp: np.savez(tmp, **arrays))
     with np.load(path, allow_pickle=False) as data:
         demos = {k: data[k] for k in data.files}
     if str(demos.get("settings", "")) != settings:
@@ -315,7 +309,7 @@ def run(cfg: Config, out: Path) -> dict[str, Any]:
     settings = out / "config.json"
     if settings.is_file() and json.loads(settings.read_text()) != asdict(cfg):
         raise ValueError(f"{out} holds a run with other settings ({settings}); use another --out or delete it")
-    _write_atomic(settings, lambda tmp: tmp.write_text(json.dumps(asdict(cfg), indent=2)))
+    write_atomic(settings, lambda tmp: tmp.write_text(json.dumps(asdict(cfg), indent=2)))
     demos = demonstrations(cfg, out)
     states = demos["states"]
     bc_state = bc_policy_state(cfg, states, demos["actions"])
@@ -327,7 +321,7 @@ def run(cfg: Config, out: Path) -> dict[str, Any]:
         path = out / "runs" / f"{arm}-seed{k}.json"
         if not path.is_file():
             curve = finetune(cfg, bc_state, states, coefs[arm], cfg.seed + 100 * (k + 1))
-            _write_atomic(path, lambda tmp, c=curve: tmp.write_text(json.dumps(c)))
+            write_atomic(path, lambda tmp, c=curve: tmp.write_text(json.dumps(c)))
         curves[arm].append(json.loads(path.read_text()))
     bc_return = curves["kl"][0][0]["return"]
     result = {"config": asdict(cfg), "observations": "state", "arms": ARMS,
@@ -335,7 +329,7 @@ def run(cfg: Config, out: Path) -> dict[str, Any]:
               "demo_steps": len(states), "bc_return": bc_return, "curves": curves,
               "summary": {arm: summarise(curves[arm], bc_return) for arm in ARMS},
               "seconds": time.perf_counter() - started}  # fmt: skip
-    _write_atomic(out / "kl_finetune.json", lambda tmp: tmp.write_text(json.dumps(result, indent=2)))
+    write_atomic(out / "kl_finetune.json", lambda tmp: tmp.write_text(json.dumps(result, indent=2)))
     plot(result, out / "kl_finetune.png")
     return result
 

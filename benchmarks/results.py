@@ -13,10 +13,10 @@ resumes where it stopped.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from benchmarks.atomic_file import write_atomic
 
 
 def cell_key(env_id: str, agent: str) -> str:
@@ -73,13 +73,5 @@ class ResultsFile:
 
     def save(self) -> None:
         """Write atomically: a temporary file in the same directory, then ``os.replace``."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".results.", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self.data, f, indent=1, sort_keys=True)
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        text = json.dumps(self.data, indent=1, sort_keys=True)
+        write_atomic(self.path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

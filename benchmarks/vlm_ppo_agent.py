@@ -16,7 +16,6 @@ Needs ``--vlm`` with a text tower (see :mod:`benchmarks.agent_vlm`); the random-
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import gymnasium as gym
 import numpy as np
 
 from benchmarks.agent_vlm import text_vlm
+from benchmarks.atomic_file import write_atomic
 from benchmarks.agents import AgentContext, AgentUnavailable
 from vpt_gym.tasks import TASKS
 
@@ -156,10 +156,8 @@ def build(envs: gym.vector.VectorEnv, seed: int, context: AgentContext) -> SB3Ag
                  "returns": callback.returns, "vlm_returns": callback.vlm_returns, "timesteps": timesteps,
                  "algo": algo, "prompt": prompt, "settings": _jsonable(settings)}
         if work is not None:
-            work.mkdir(parents=True, exist_ok=True)
-            tmp = work / (WEIGHTS_FILE + ".tmp")
-            save_file({k: v.detach().contiguous() for k, v in model.policy.state_dict().items()}, str(tmp))
-            os.replace(tmp, work / WEIGHTS_FILE)
+            weights = {k: v.detach().contiguous() for k, v in model.policy.state_dict().items()}
+            write_atomic(work / WEIGHTS_FILE, lambda tmp: save_file(weights, str(tmp)))
             (work / CURVE_FILE).write_text(json.dumps(curve), encoding="utf-8")
     env.close()
     name = getattr(vlm, "name", type(vlm).__name__)

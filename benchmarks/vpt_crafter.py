@@ -57,6 +57,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.atomic_file import write_atomic
+
 __all__ = ["Args", "run", "main", "TECH_TREE", "AGENTS"]
 
 #: Crafter's 22 achievements, the tech tree first (wood -> diamond), then the survival ones.
@@ -144,10 +146,7 @@ class Args:
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
 
 
 def _stage(run_dir: Path, name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -426,10 +425,8 @@ def _plot(result: dict[str, Any], path: Path) -> None:
     ax.set_title(f"Crafter achievements along the tech tree (PPO / KL-PPO: {result['env_steps']['ppo_scratch']} env steps)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    fig.savefig(tmp, dpi=100)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def print_report(result: dict[str, Any]) -> None:
