@@ -44,6 +44,8 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from benchmarks.dataclass_flags import add_flags, overrides
+
 POSES = ("stand", "lying_down")
 EXPLORATIONS = ("held", "uniform")
 POSE_TASK = {"stand": "walker_stand", "lying_down": "walker_lying_down"}
@@ -396,23 +398,10 @@ def format_table(results: dict[str, Any]) -> str:
 def parse_args(argv: Optional[Sequence[str]] = None) -> Args:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="a one-minute smoke configuration")
-    defaults = Args()
-    for name, value in asdict(defaults).items():
-        flag = "--" + name.replace("_", "-")
-        if isinstance(value, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
-        elif name in ("eval_task",):
-            parser.add_argument(flag, default=None)
-        elif name == "threads":
-            parser.add_argument(flag, type=int, default=None)
-        elif name == "behaviour_lr":
-            parser.add_argument(flag, type=float, default=None)
-        else:
-            parser.add_argument(flag, type=type(value), default=None)
-    ns = vars(parser.parse_args(argv))
-    tiny = ns.pop("tiny")
-    base = asdict(Args.tiny() if tiny else Args())
-    base.update({k: v for k, v in ns.items() if v is not None})
+    add_flags(parser, Args(), types={"eval_task": str, "threads": int, "behaviour_lr": float})
+    ns = parser.parse_args(argv)
+    base = asdict(Args.tiny() if ns.tiny else Args())
+    base.update(overrides(ns, Args()))
     if base["pose"] not in POSES:
         parser.error(f"--pose must be one of {POSES}")
     if base["exploration"] not in EXPLORATIONS:

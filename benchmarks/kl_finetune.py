@@ -54,6 +54,7 @@ import numpy as np  # noqa: E402
 import torch as th  # noqa: E402
 
 from benchmarks.atomic_file import write_atomic  # noqa: E402
+from benchmarks.dataclass_flags import add_flags, overrides  # noqa: E402
 
 ARMS: dict[str, str] = {"kl": "KL to the BC policy", "no_kl": "no KL (plain PPO)"}
 
@@ -391,13 +392,12 @@ def print_table(result: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for field, default in asdict(Config()).items():
-        parser.add_argument(f"--{field.replace('_', '-')}", type=type(default), default=None)
+    add_flags(parser, Config())
     parser.add_argument("--tiny", action="store_true", help="seconds-long pipeline check (numbers meaningless)")
     parser.add_argument("--out", type=Path, default=Path("bench-out/kl_finetune"))
     args = parser.parse_args(argv)
     values = dict(TINY) if args.tiny else {}
-    values.update({k: v for k, v in vars(args).items() if k in asdict(Config()) and v is not None})
+    values.update(overrides(args, Config()))
     result = run(Config(**values), args.out)
     print_table(result)
     print(f"wrote {args.out / 'kl_finetune.json'} and {args.out / 'kl_finetune.png'}")

@@ -1,0 +1,49 @@
+"""Command-line flags from a settings dataclass: one ``--field-name`` per field, unset flags keep the preset.
+
+Example::
+
+    >>> import argparse
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class Settings:
+    ...     steps: int = 100
+    ...     progress: bool = True
+    >>> parser = argparse.ArgumentParser()
+    >>> add_flags(parser, Settings())
+    >>> ns = parser.parse_args(["--steps", "5", "--no-progress"])
+    >>> Settings(**{**vars(Settings()), **overrides(ns, Settings())})
+    Settings(steps=5, progress=False)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["add_flags", "overrides"]
+
+
+def add_flags(parser: argparse.ArgumentParser, defaults: Any, types: Mapping[str, type] | None = None) -> None:
+    """Add ``--field-name`` for every field of the dataclass instance ``defaults``, with default ``None``
+    (so :func:`overrides` tells set flags from unset ones): booleans as ``--x/--no-x``, others parsed with
+    ``types[name]`` or the type of the field's default value.
+
+    :param parser: the parser to extend.
+    :param defaults: an instance of the settings dataclass.
+    :param types: parse types for fields whose default does not show it (e.g. a default of ``None``).
+    """
+    types = types or {}
+    for name, value in dataclasses.asdict(defaults).items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+        else:
+            parser.add_argument(flag, type=types.get(name, type(value)), default=None)
+
+
+def overrides(ns: argparse.Namespace, defaults: Any) -> dict[str, Any]:
+    """The fields of ``defaults``' dataclass that were set on the command line, with their values."""
+    names = {f.name for f in dataclasses.fields(defaults)}
+    return {k: v for k, v in vars(ns).items() if k in names and v is not None}
