@@ -337,7 +337,7 @@ def run(cfg: Config, out: Path) -> dict[str, Any]:
 
 def _mean_curve(curves: list[list[dict]], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = min(len(c) for c in curves)
-    steps = np.array([c[i]["timesteps"] for i in range(n) for c in curves[:1]])
+    steps = np.array([p["timesteps"] for p in curves[0][:n]])
     values = np.array([[c[i][key] for i in range(n)] for c in curves])
     return steps, values.mean(axis=0), values.std(axis=0)
 
