@@ -53,7 +53,7 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 import torch as th  # noqa: E402
 
-from benchmarks.atomic_file import write_atomic  # noqa: E402
+from vpt_gym.atomic_file import write_atomic  # noqa: E402
 from benchmarks.dataclass_flags import add_flags, overrides  # noqa: E402
 
 ARMS: dict[str, str] = {"kl": "KL to the BC policy", "no_kl": "no KL (plain PPO)"}

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchmarks.atomic_file import write_atomic
+from vpt_gym.atomic_file import write_atomic
 
 
 def cell_key(env_id: str, agent: str) -> str:

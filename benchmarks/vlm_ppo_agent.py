@@ -23,7 +23,7 @@ import gymnasium as gym
 import numpy as np
 
 from benchmarks.agent_vlm import text_vlm
-from benchmarks.atomic_file import write_atomic
+from vpt_gym.atomic_file import write_atomic
 from benchmarks.agents import AgentContext, AgentUnavailable
 from vpt_gym.tasks import TASKS
 

@@ -57,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.atomic_file import write_atomic
+from vpt_gym.atomic_file import write_atomic
 
 __all__ = ["Args", "run", "main", "TECH_TREE", "AGENTS"]
 

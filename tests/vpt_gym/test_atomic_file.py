@@ -1,10 +1,10 @@
-"""benchmarks/atomic_file.py: a file appears whole or not at all."""
+"""vpt_gym/atomic_file.py: a file appears whole or not at all."""
 
 from __future__ import annotations
 
 import pytest
 
-from benchmarks.atomic_file import write_atomic
+from vpt_gym.atomic_file import write_atomic
 
 
 def test_writes_through_a_temporary_file_with_the_same_suffix(tmp_path):
@@ -31,3 +31,14 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     with pytest.raises(RuntimeError, match="disk full"):
         write_atomic(path, fail)
     assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["result.json"]
+
+
+def test_durable_write_fsyncs_the_file_and_its_directory(tmp_path, monkeypatch):
+    import os
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    write_atomic(tmp_path / "ckpt.bin", lambda tmp: tmp.write_bytes(b"x"), durable=True)
+    assert (tmp_path / "ckpt.bin").read_bytes() == b"x"
+    assert len(synced) == 2  # the temporary file before the rename, the directory after it
