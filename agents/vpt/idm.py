@@ -22,6 +22,7 @@ from agents.vpt.config import CRAFTER_N_ACTIONS, IDM_PRESETS, IDMConfig
 from agents.vpt.heads import ActionHeads, DiscreteActionHead
 from agents.vpt.layers import NORM_EPS, NormedLayer
 from agents.vpt.policy import ImageEncoder, check_frames
+from agents.vpt.pretrained import PretrainedMixin
 from agents.vpt.transformer import RecurrentTransformer
 
 
@@ -67,7 +68,7 @@ class IDMNet(nn.Module):
         return self.final_ln(F.relu(x))
 
 
-class IDMNetwork(nn.Module):
+class IDMNetwork(PretrainedMixin, nn.Module):
     """The 4x IDM (``net.*`` and ``pi_head.*`` keys); ``config.action_space == "crafter"`` gives the same body
     with one categorical head over Crafter's 17 actions.
 

@@ -1,12 +1,15 @@
 """Loading and saving VPT networks: the official ``.model`` + ``.weights`` pair, our safetensors + JSON
-format, and :func:`from_pretrained` for the released names (spec section 4).
+format (with a model card, pushed to and pulled from the Hugging Face Hub), and :func:`from_pretrained`
+for the released names (spec section 4; downloads in :mod:`agents.vpt.released`).
 
 - ``.model``: a pickle of the constructor kwargs, read with the project's restricted unpickler (the gym3
   type objects become :mod:`agents.vpt.gym3_types` stand-ins; any other global is refused unexecuted).
 - ``.weights``: a torch state dict, read with ``torch.load(weights_only=True)`` and loaded **strictly**:
   missing, unexpected and wrongly-shaped keys are listed in the error (the reference's ``strict=False``
   silently ignores them).
-- Our format: a directory with ``config.json`` (the architecture, incl. ``"kind"``) and ``model.safetensors``.
+- Our format: a directory with ``config.json`` (the architecture, incl. ``"kind"``), ``model.safetensors``
+  and a model card ``README.md``; :func:`push_to_hub` uploads it, ``from_pretrained("owner/name")`` reads
+  it back through :mod:`agents.hub`.
 
 Example::
 
@@ -14,17 +17,16 @@ Example::
     >>> from agents.vpt.io import load_pretrained, save_pretrained
     >>> from agents.vpt.policy import VPTPolicyNet
     >>> d = tempfile.mkdtemp()
-    >>> save_pretrained(VPTPolicyNet("tiny"), d)
+    >>> _ = save_pretrained(VPTPolicyNet("tiny"), d)  # config.json, model.safetensors, README.md
     >>> type(load_pretrained(d)).__name__
     'VPTPolicyNet'
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import urllib.request
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,49 +44,18 @@ from agents.checkpoints import (
     save_json,
     save_safetensors,
 )
+from agents.hub import download_folder, is_repo_id, push_folder_to_hub
+from agents.model_card import ModelCardInfo
 from agents.vpt.config import IDMConfig, PolicyConfig
 from agents.vpt.gym3_types import MODEL_FILE_GLOBALS, DictType, TensorType
 from agents.vpt.idm import IDMNetwork
 from agents.vpt.policy import VPTPolicyNet
+from agents.vpt.released import RELEASED, fetch_released
 
 VPTNetwork = VPTPolicyNet | IDMNetwork
 
-#: Where OpenAI hosts the released files (spec 4.3).
-BASE_URL = "https://openaipublic.blob.core.windows.net/minecraft-rl/"
-#: Cache layout, huggingface_hub style: ``<cache>/models--openai--Video-Pre-Training/snapshots/main/<file>``.
-CACHE_REPO = "models--openai--Video-Pre-Training"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-
-
-@dataclass(frozen=True)
-class ReleasedModel:
-    """A released checkpoint: the ``.model`` and ``.weights`` paths relative to :data:`BASE_URL`.
-
-    :param model_file: architecture file. :param weights_file: weights file.
-    :param digests: known ``{relative path: "md5:<hex>" | "sha256:<hex>"}`` (checked after download).
-    """
-
-    model_file: str
-    weights_file: str
-    digests: tuple[tuple[str, str], ...] = ()
-
-
-_2X_MODEL_DIGEST = (("models/2x.model", "md5:1290cde10558881d83814a42ef2bc102"),)  # spec 4.1
-
-#: Released names (spec 4.3); every weights file is paired with the ``.model`` of its width.
-RELEASED: dict[str, ReleasedModel] = {
-    "foundation-model-1x": ReleasedModel("models/foundation-model-1x.model", "models/foundation-model-1x.weights"),
-    "foundation-model-2x": ReleasedModel("models/2x.model", "models/foundation-model-2x.weights", _2X_MODEL_DIGEST),
-    "foundation-model-3x": ReleasedModel("models/foundation-model-3x.model", "models/foundation-model-3x.weights"),
-    "bc-house-3x": ReleasedModel("models/foundation-model-3x.model", "models/bc-house-3x.weights"),
-    "bc-early-game-2x": ReleasedModel("models/2x.model", "models/bc-early-game-2x.weights", _2X_MODEL_DIGEST),
-    "bc-early-game-3x": ReleasedModel("models/foundation-model-3x.model", "models/bc-early-game-3x.weights"),
-    "rl-from-foundation-2x": ReleasedModel("models/2x.model", "models/rl-from-foundation-2x.weights", _2X_MODEL_DIGEST),
-    "rl-from-house-2x": ReleasedModel("models/2x.model", "models/rl-from-house-2x.weights", _2X_MODEL_DIGEST),
-    "rl-from-early-game-2x": ReleasedModel("models/2x.model", "models/rl-from-early-game-2x.weights", _2X_MODEL_DIGEST),
-    "4x-idm": ReleasedModel("idm/4x_idm.model", "idm/4x_idm.weights"),
-}
 
 
 # --------------------------------------------------------------------------------------------- .model
@@ -161,12 +132,56 @@ def save_official_weights(net: nn.Module, path: PathLike) -> None:
 # ---------------------------------------------------------------------------------- our own format
 
 
-def save_pretrained(net: VPTNetwork, directory: PathLike) -> None:
-    """Write ``config.json`` + ``model.safetensors`` into ``directory`` (created if needed)."""
+def save_pretrained(
+    net: VPTNetwork, directory: PathLike, card: ModelCardInfo | None = None, repo_id: str | None = None
+) -> Path:
+    """Write ``config.json`` + ``model.safetensors`` + a model card ``README.md`` into ``directory``.
+
+    :param net: a :class:`VPTPolicyNet` or :class:`IDMNetwork`.
+    :param directory: created if needed.
+    :param card: what the card says (task, training settings, evaluation results); without it the card
+        says that no task was stated.
+    :param repo_id: the Hub id the folder is meant for (shown in the card's loading example).
+    """
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     save_json(d / CONFIG_FILE, net.config.to_dict())
     save_safetensors(d / WEIGHTS_FILE, net.state_dict(), metadata={"format": "pt", "kind": net.config.kind})
+    _write_card(net, d, card, repo_id)
+    return d
+
+
+def _write_card(net: VPTNetwork, directory: Path, card: ModelCardInfo | None, repo_id: str | None) -> None:
+    is_policy = isinstance(net, VPTPolicyNet)
+    cls = "VPTPolicyNet" if is_policy else "IDMNetwork"
+    what = "VPT policy" if is_policy else "VPT inverse dynamics model (IDM)"
+    card = card or ModelCardInfo(task="Not stated (saved without a model card).")
+    n_params = sum(p.numel() for p in net.parameters())
+    architecture = f"Architecture: {what}, {n_params:,} parameters, `{CONFIG_FILE}` = {net.config.to_dict()}."
+    card = replace(card, description=(card.description + "\n\n" if card.description else "") + architecture)
+    source = repo_id or "<this folder or its Hub repo id>"
+    card.write(directory, title=f"{what}: {repo_id or directory.name}",
+               usage=f"from agents.vpt import {cls}\nnet = {cls}.from_pretrained({source!r})",
+               files={CONFIG_FILE: "the architecture (JSON)", WEIGHTS_FILE: "the weights (safetensors)"},
+               kind_tags=("vpt", "minecraft", "policy" if is_policy else "inverse-dynamics-model"))
+
+
+def push_to_hub(
+    net: VPTNetwork,
+    repo_id: str,
+    card: ModelCardInfo | None = None,
+    *,
+    private: bool | None = None,
+    token: str | None = None,
+    commit_message: str | None = None,
+    api: Any = None,
+) -> str:
+    """:func:`save_pretrained` into a temporary folder and upload it to the Hub repo ``repo_id`` (created if
+    needed); returns the commit URL. See :func:`agents.hub.push_folder_to_hub` for the arguments."""
+    with tempfile.TemporaryDirectory(prefix="vpt-gym-push-") as tmp:
+        save_pretrained(net, tmp, card, repo_id)
+        return push_folder_to_hub(tmp, repo_id, private=private, token=token, commit_message=commit_message,
+                                  api=api)
 
 
 def config_from_dict(d: dict[str, Any]) -> PolicyConfig | IDMConfig:
@@ -193,107 +208,32 @@ def load_pretrained(directory: PathLike, device: str | torch.device = "cpu") -> 
     return net.to(device).eval()
 
 
-# ----------------------------------------------------------------------------------- released names
-
-
-def default_cache_dir() -> Path:
-    """``$VPT_GYM_CACHE``, else ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``."""
-    if os.environ.get("VPT_GYM_CACHE"):
-        return Path(os.environ["VPT_GYM_CACHE"])
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]) / "hub"
-    return Path.home() / ".cache" / "huggingface" / "hub"
-
-
-def cached_path(relative: str, cache_dir: PathLike | None = None) -> Path:
-    """Where a released file lives in the cache."""
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return root / CACHE_REPO / "snapshots" / "main" / relative
-
-
-def _offline() -> bool:
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("VPT_GYM_OFFLINE", "HF_HUB_OFFLINE"))
-
-
-def verify_digest(path: Path, digest: str) -> None:
-    """Check ``"md5:<hex>"`` / ``"sha256:<hex>"``; on mismatch the file is left in place and an error raised."""
-    algo, _, want = digest.partition(":")
-    h = hashlib.new(algo)
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    if h.hexdigest() != want:
-        raise CheckpointError(
-            f"{path}: {algo} is {h.hexdigest()}, expected {want}; delete the file and download it again"
-        )
-
-
-def download(url: str, dest: Path, timeout: float = 30.0, chunk: int = 1 << 20) -> Path:
-    """Download ``url`` to ``dest`` through ``dest.incomplete``, resuming a partial download with an HTTP
-    Range request. Returns ``dest``."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".incomplete")
-    have = part.stat().st_size if part.exists() else 0
-    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - fixed https base URL
-        status = getattr(response, "status", 200)
-        mode = "ab" if have and status == 206 else "wb"  # server ignored the range: start over
-        with open(part, mode) as f:
-            while block := response.read(chunk):
-                f.write(block)
-    part.replace(dest)
-    return dest
-
-
-def fetch_released(name: str, cache_dir: PathLike | None = None, base_url: str = BASE_URL) -> tuple[Path, Path]:
-    """Local paths of a released model's ``.model`` and ``.weights``, downloading what is missing.
-
-    Offline (``VPT_GYM_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``) a missing file fails at once, naming the files
-    to download and where to put them.
-    """
-    if name not in RELEASED:
-        raise ValueError(f"unknown VPT model name {name!r}; released names: {sorted(RELEASED)}")
-    entry = RELEASED[name]
-    digests = dict(entry.digests)
-    paths = []
-    for rel in (entry.model_file, entry.weights_file):
-        path = cached_path(rel, cache_dir)
-        if not path.is_file():
-            if _offline():
-                files = "\n".join(
-                    f"  {base_url}{r}\n    -> {cached_path(r, cache_dir)}"
-                    for r in (entry.model_file, entry.weights_file)
-                )
-                raise FileNotFoundError(
-                    f"VPT model {name!r} is not in the cache and downloads are disabled (offline). "
-                    f"Download these files and put them here:\n{files}"
-                )
-            try:
-                download(base_url + rel, path)
-            except OSError as e:
-                raise FileNotFoundError(
-                    f"could not download {base_url}{rel} ({e}); download it manually to {path}"
-                ) from e
-            if rel in digests:
-                verify_digest(path, digests[rel])
-        paths.append(path)
-    return paths[0], paths[1]
+# ------------------------------------------------------------------------ released names, Hub repos
 
 
 def from_pretrained(
-    name_or_path: str | PathLike, cache_dir: PathLike | None = None, device: str | torch.device = "cpu"
+    name_or_path: str | PathLike,
+    cache_dir: PathLike | None = None,
+    device: str | torch.device = "cpu",
+    *,
+    revision: str | None = None,
+    sha256: Mapping[str, str] | None = None,
 ) -> VPTNetwork:
-    """Load a VPT network from a released name, a directory, or an official file pair.
+    """Load a VPT network from a released name, a directory, an official file pair, or a Hub repo.
 
-    :param name_or_path: a name from :data:`RELEASED` (e.g. ``"foundation-model-1x"``); a directory holding
-        ``config.json`` + ``model.safetensors`` or exactly one ``.model`` and one ``.weights``; or a
-        ``.weights`` file with a ``.model`` of the same stem beside it.
-    :param cache_dir: cache for released files (default :func:`default_cache_dir`).
+    :param name_or_path: a name from :data:`RELEASED` (e.g. ``"foundation-model-1x"``, downloaded from
+        OpenAI, see :mod:`agents.vpt.released`); a directory holding ``config.json`` + ``model.safetensors``
+        or exactly one ``.model`` and one ``.weights``; a ``.weights`` file with a ``.model`` of the same stem
+        beside it; or a Hub repo id ``"owner/name"`` written by :func:`push_to_hub`.
+    :param cache_dir: cache for released files (default ``$VPT_GYM_CACHE`` or ``~/.cache/vpt-gym``) or, for a
+        Hub repo, the Hub cache (default ``$HF_HUB_CACHE``).
     :param device: where to put the network.
+    :param revision: a Hub repo's branch, tag or commit.
+    :param sha256: expected sha256 of released files (see :func:`agents.vpt.released.fetch_released`).
     """
     path = Path(name_or_path)
     if isinstance(name_or_path, str) and name_or_path in RELEASED and not path.exists():
-        model_file, weights_file = fetch_released(name_or_path, cache_dir)
+        model_file, weights_file = fetch_released(name_or_path, cache_dir, sha256=sha256)
         return load_official(model_file, weights_file, device)
     if path.is_dir():
         if (path / CONFIG_FILE).is_file():
@@ -312,6 +252,11 @@ def from_pretrained(
                 f"{path}: no {model_file.name} beside it; use load_official(model_file, weights_file)"
             )
         return load_official(model_file, path, device)
+    if is_repo_id(str(name_or_path)):
+        folder = download_folder(str(name_or_path), [CONFIG_FILE, WEIGHTS_FILE], revision=revision,
+                                 cache_dir=cache_dir)
+        return load_pretrained(folder, device)
     raise FileNotFoundError(
-        f"{name_or_path!r} is neither a released VPT name ({sorted(RELEASED)}) nor an existing checkpoint path"
+        f"{name_or_path!r} is neither a released VPT name ({sorted(RELEASED)}), an existing checkpoint path, "
+        "nor a Hub repo id 'owner/name'"
     )

@@ -22,6 +22,7 @@ from agents.vpt.config import CRAFTER_N_ACTIONS, POLICY_PRESETS, PolicyConfig
 from agents.vpt.heads import ActionHeads, DiscreteActionHead, ValueHead
 from agents.vpt.impala import ImpalaCNN
 from agents.vpt.layers import NORM_EPS, NormedLayer
+from agents.vpt.pretrained import PretrainedMixin
 from agents.vpt.transformer import RecurrentTransformer, TransformerState
 
 #: Width of the CNN's dense output (``cnn_outsize``).
@@ -114,7 +115,7 @@ class PolicyOutput:
     latent: torch.Tensor
 
 
-class VPTPolicyNet(nn.Module):
+class VPTPolicyNet(PretrainedMixin, nn.Module):
     """The full VPT policy: ``net``, ``pi_head`` and ``value_head`` with the official key names.
 
     :param config: a :class:`PolicyConfig` or a preset name (``"1x"``, ``"2x"``, ``"3x"``, ``"tiny"``).
@@ -171,16 +172,3 @@ class VPTPolicyNet(nn.Module):
     def value(self, vpred: torch.Tensor) -> torch.Tensor:
         """Denormalised value (the statistics are only read here, never updated)."""
         return self.value_head.denormalize(vpred)
-
-    @classmethod
-    def from_pretrained(
-        cls, name_or_path: str, cache_dir: str | None = None, device: str | torch.device = "cpu"
-    ) -> "VPTPolicyNet":
-        """Load a released name, a safetensors directory or an official ``.model``/``.weights`` pair
-        (see :func:`agents.vpt.io.from_pretrained`)."""
-        from agents.vpt.io import from_pretrained
-
-        net = from_pretrained(name_or_path, cache_dir=cache_dir, device=device)
-        if not isinstance(net, cls):
-            raise ValueError(f"{name_or_path!r} holds a {type(net).__name__}, not a {cls.__name__}")
-        return net

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import pickle
-import time
 
 import pytest
 import torch
@@ -23,7 +21,6 @@ from agents.vpt.io import (
     save_pretrained,
 )
 from agents.vpt.policy import VPTPolicyNet
-from tests.support.range_http import serve_files
 from tests.support.vpt_files import (
     write_model_file,
     write_tampered_model_file,
@@ -171,7 +168,7 @@ def test_action_space_in_model_file_must_match(tmp_path):
 def test_safetensors_export_import_is_exact(tmp_path):
     net = _random_policy(3)
     save_pretrained(net, tmp_path / "export")
-    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["README.md", "config.json", "model.safetensors"]
     loaded = load_pretrained(tmp_path / "export")
     assert loaded.config == net.config
     for k, v in net.state_dict().items():
@@ -208,68 +205,6 @@ def test_from_pretrained_paths(tmp_path):
     with pytest.raises(ValueError, match="not a VPTPolicyNet"):
         save_pretrained(IDMNetwork("tiny"), tmp_path / "idm")
         VPTPolicyNet.from_pretrained(str(tmp_path / "idm"))
-
-
-def test_released_name_offline_fails_at_once_naming_files(tmp_path, monkeypatch):
-    monkeypatch.setenv("VPT_GYM_OFFLINE", "1")
-    start = time.perf_counter()
-    with pytest.raises(FileNotFoundError) as err:
-        from_pretrained("foundation-model-1x", cache_dir=tmp_path)
-    assert time.perf_counter() - start < 1.0
-    msg = str(err.value)
-    assert "models/foundation-model-1x.weights" in msg and "models/foundation-model-1x.model" in msg
-    assert str(vpt_io.cached_path("models/foundation-model-1x.weights", tmp_path)) in msg
-    with pytest.raises(ValueError, match="released names"):
-        vpt_io.fetch_released("foundation-model-9x", cache_dir=tmp_path)
-
-
-def test_released_name_loads_from_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("VPT_GYM_OFFLINE", "1")
-    net = _random_policy(5)
-    entry = vpt_io.RELEASED["foundation-model-1x"]
-    model = vpt_io.cached_path(entry.model_file, tmp_path)
-    model.parent.mkdir(parents=True)
-    write_model_file(model, TINY)
-    write_weights_file(vpt_io.cached_path(entry.weights_file, tmp_path), net)
-    _same_outputs(net, VPTPolicyNet.from_pretrained("foundation-model-1x", cache_dir=tmp_path), _frames())
-
-
-def test_download_resumes_and_checks_digest(tmp_path, monkeypatch):
-    monkeypatch.delenv("VPT_GYM_OFFLINE", raising=False)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    net = _random_policy(6)
-    write_model_file(tmp_path / "m.model", TINY)
-    write_weights_file(tmp_path / "w.weights", net)
-    entry = vpt_io.RELEASED["rl-from-early-game-2x"]
-    model_bytes = (tmp_path / "m.model").read_bytes()
-    weights_bytes = (tmp_path / "w.weights").read_bytes()
-    files = {entry.model_file: model_bytes, entry.weights_file: weights_bytes}
-    cache = tmp_path / "cache"
-    # a partial download is already there
-    part = vpt_io.cached_path(entry.weights_file, cache)
-    part.parent.mkdir(parents=True)
-    part.with_name(part.name + ".incomplete").write_bytes(weights_bytes[:1000])
-    digest = "md5:" + hashlib.md5(model_bytes).hexdigest()
-    monkeypatch.setitem(
-        vpt_io.RELEASED,
-        "rl-from-early-game-2x",
-        vpt_io.ReleasedModel(entry.model_file, entry.weights_file, ((entry.model_file, digest),)),
-    )
-    with serve_files(files) as (url, log):
-        m, w = vpt_io.fetch_released("rl-from-early-game-2x", cache_dir=cache, base_url=url)
-    assert w.read_bytes() == weights_bytes and m.read_bytes() == model_bytes
-    assert f"{entry.weights_file} bytes=1000-" in log
-    _same_outputs(net, load_official(m, w), _frames())
-    # a wrong digest is an error
-    m.unlink()
-    monkeypatch.setitem(
-        vpt_io.RELEASED,
-        "rl-from-early-game-2x",
-        vpt_io.ReleasedModel(entry.model_file, entry.weights_file, ((entry.model_file, "md5:" + "0" * 32),)),
-    )
-    with serve_files(files) as (url, _):
-        with pytest.raises(CheckpointError, match="md5"):
-            vpt_io.fetch_released("rl-from-early-game-2x", cache_dir=cache, base_url=url)
 
 
 def test_released_table_pairs_weights_with_model_of_same_width():
