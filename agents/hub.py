@@ -106,6 +106,7 @@ def download_folder(
     repo_id_or_path: PathLike,
     files: Sequence[str] = (),
     *,
+    allow_patterns: Sequence[str] = (),
     revision: str | None = None,
     cache_dir: PathLike | None = None,
     token: str | bool | None = None,
@@ -113,7 +114,9 @@ def download_folder(
     """A model folder: a local directory as is, or a Hub repo downloaded with ``snapshot_download``.
 
     :param repo_id_or_path: a directory, or a Hub repo id ``"owner/name"``.
-    :param files: the files the caller needs (only these are downloaded; each must exist afterwards).
+    :param files: the files the caller needs (each must exist afterwards).
+    :param allow_patterns: glob patterns of further files to download; only ``files`` and these are
+        downloaded (neither given: the whole repo).
     :param revision: a branch, tag or commit of the repo (default ``main``).
     :param cache_dir: the Hub cache to use (default ``$HF_HUB_CACHE``).
     :param token: a Hub token for private repos (default: the logged-in one, ``hf auth login``).
@@ -132,7 +135,7 @@ def download_folder(
         try:
             folder = Path(hub.snapshot_download(
                 repo_id, revision=revision, cache_dir=None if cache_dir is None else str(cache_dir),
-                allow_patterns=list(files) or None, local_files_only=offline(), token=token,
+                allow_patterns=[*files, *allow_patterns] or None, local_files_only=offline(), token=token,
                 library_name="vpt-gym"))
         except errors.RepositoryNotFoundError as err:
             raise FileNotFoundError(

@@ -1,7 +1,7 @@
 """The VLM of the prompt-driven benchmark agents (``genrl``, ``vlm-ppo``): loaded once, checked for a text tower.
 
 GenRL's 35 task prompts are text, so these agents need a VLM that embeds text: a real backend (``clip``,
-``siglip``, ``xclip`` through ``pip install "vpt-gym[vlm]"``, with their weights on this machine) given as
+``siglip``, ``xclip`` through ``pip install -e ".[vlm]"``, with their weights on this machine) given as
 ``--vlm NAME_OR_DIR``. Every way this can fail becomes an :class:`~benchmarks.agents.AgentUnavailable`
 whose message says what to pass or install, so the runner skips the cells instead of crashing.
 """
@@ -13,7 +13,7 @@ from benchmarks.agents import AgentOptions, AgentUnavailable
 
 VLM_HELP = (
     'pass --vlm NAME_OR_DIR with a text-capable VLM whose weights are on this machine, e.g. --vlm clip:/models/'
-    'clip-vit-base-patch32 or --vlm /models/xclip-base-patch32 (needs pip install "vpt-gym[vlm]")'
+    'clip-vit-base-patch32 or --vlm /models/xclip-base-patch32 (needs pip install -e ".[vlm]")'
 )
 
 
@@ -47,6 +47,6 @@ def _load(vlm: Any, agent: str) -> Any:
     except MissingWeightsError as err:
         raise AgentUnavailable(f"{agent}: VLM {vlm!r} has no weights here: {err}") from err
     except ImportError as err:
-        raise AgentUnavailable(f'{agent}: VLM {vlm!r} needs the "vlm" extra (pip install "vpt-gym[vlm]"): {err}') from err
+        raise AgentUnavailable(f'{agent}: VLM {vlm!r} needs the "vlm" extra (pip install -e ".[vlm]" in the vpt-gym checkout): {err}') from err
     except ValueError as err:
         raise AgentUnavailable(f"{agent}: {err}") from err

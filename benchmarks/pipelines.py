@@ -53,7 +53,7 @@ def _vpt_crafter(out_dir: Path, quick: bool) -> dict[str, Any]:
         from benchmarks.vpt_crafter import Args, run
     except ModuleNotFoundError as err:
         if err.name != "benchmarks.vpt_crafter":
-            raise PipelineUnavailable(f"vpt_crafter needs {err.name!r}: pip install \"vpt-gym[crafter]\"") from err
+            raise PipelineUnavailable(f"vpt_crafter needs {err.name!r}: pip install -e \".[crafter]\" (in the vpt-gym checkout)") from err
         raise PipelineUnavailable("vpt_crafter: benchmarks/vpt_crafter.py is not in this installation") from err
     args = Args.quick() if quick else Args()
     names = {f.name for f in dataclasses.fields(args)}

@@ -170,7 +170,7 @@ def _suite_unavailable(suite: Suite) -> str | None:
     except ImportError:
         return (
             f"suite {suite.name!r} skipped: it needs {suite.requires!r}, which is not installed "
-            f"(pip install \"vpt-gym[{suite.requires}]\"; see the README)"
+            f"(pip install -e \".[{suite.requires}]\" in the vpt-gym checkout; see the README)"
         )
     return None
 

@@ -9,6 +9,12 @@ class MissingDependency(ImportError):
     """An optional dependency is not installed; the message says how to install it."""
 
 
+def install_command(extra: str) -> str:
+    """The command that installs a vpt-gym extra. vpt-gym is not on PyPI, so it is installed from its
+    checkout: ``pip install -e ".[extra]"`` run in the checkout's root."""
+    return f'pip install -e ".[{extra}]"'
+
+
 def import_optional(module: str, extra: str, how: str = "") -> ModuleType:
     """Import ``module`` or raise :class:`MissingDependency` naming the pip extra that provides it.
 
@@ -21,7 +27,7 @@ def import_optional(module: str, extra: str, how: str = "") -> ModuleType:
     except ImportError as err:
         message = (
             f"This feature needs the optional dependency {module!r}, which is not installed "
-            f"({err}). Install it with: pip install \"vpt-gym[{extra}]\""
+            f"({err}). Install it from your vpt-gym checkout (vpt-gym is not on PyPI): {install_command(extra)}"
         )
         if how:
             message += f"\n{how}"

@@ -20,7 +20,7 @@ returns one ``{"action": index}`` dict per frame, as a Crafter :class:`agents.vp
 :func:`label_directory` labels every video of a directory: resumable (a video whose label file exists
 is skipped: label files are written atomically, so one that exists is complete), one video's failure is
 reported and never stops the job, a progress bar counts videos and frames. ``backend="ray"`` runs one Ray
-task per video (``pip install "vpt-gym[ray]"``); ``backend="local"`` needs nothing more.
+task per video (``pip install -e ".[ray]"`` in the vpt-gym checkout); ``backend="local"`` needs nothing more.
 
 Example::
 

@@ -102,5 +102,5 @@ def test_vpt_minerl_suite_without_minerl_is_skipped_with_install_help(tmp_path, 
     from benchmarks.suites import get_suite
 
     runner.run_suite(get_suite("vpt-minerl"), tmp_path)
-    assert 'pip install "vpt-gym[minerl]"' in capsys.readouterr().out
+    assert 'pip install -e ".[minerl]"' in capsys.readouterr().out
     assert "**Skipped:**" in (tmp_path / "results.md").read_text()

@@ -59,7 +59,7 @@ def test_unknown_names_are_clear_errors(tmp_path):
 def test_suite_needing_a_missing_extra_is_skipped_with_a_message(tmp_path, capsys):
     suite = Suite(name="needs", description="", tasks=("CartPole-v1",), requires="no_such_module_xyz")
     runner.run_suite(suite, tmp_path)
-    assert 'pip install "vpt-gym[no_such_module_xyz]"' in capsys.readouterr().out
+    assert 'pip install -e ".[no_such_module_xyz]"' in capsys.readouterr().out
     assert "Skipped" in (tmp_path / "results.md").read_text()
 
 
@@ -67,13 +67,13 @@ def test_task_whose_extra_is_missing_is_skipped_and_reported(tmp_path, monkeypat
     from vpt_gym.optional import MissingDependency
 
     def missing(*args, **kwargs):
-        raise MissingDependency('needs gymnasium_robotics. Install it with: pip install "vpt-gym[kitchen]"')
+        raise MissingDependency('needs gymnasium_robotics. Install it with: pip install -e ".[kitchen]"')
 
     monkeypatch.setattr(runner, "evaluate", missing)
     suite = Suite(name="k", description="", tasks=("vpt_gym/kitchen-microwave-v0",))
     results = runner.run_suite(suite, tmp_path)
     assert results.cells == {}
-    assert "vpt-gym[kitchen]" in results.data["skipped_cells"]["vpt_gym/kitchen-microwave-v0|random"]
+    assert 'pip install -e ".[kitchen]"' in results.data["skipped_cells"]["vpt_gym/kitchen-microwave-v0|random"]
     assert "## Skipped" in (tmp_path / "results.md").read_text()
 
 

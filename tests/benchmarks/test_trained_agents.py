@@ -36,7 +36,7 @@ def test_trained_agents_without_checkpoint_or_vlm_are_skipped_with_what_to_pass(
     skipped = results.data["skipped_cells"]
     assert "--genrl-checkpoint walker=PATH" in skipped[f"{WALKER}|genrl"]
     assert "--genrl-checkpoint cheetah=PATH" in skipped["vpt_gym/cheetah-run-v0|genrl"]
-    assert "--vlm NAME_OR_DIR" in skipped[f"{WALKER}|vlm-ppo"] and "vpt-gym[vlm]" in skipped[f"{WALKER}|vlm-ppo"]
+    assert "--vlm NAME_OR_DIR" in skipped[f"{WALKER}|vlm-ppo"] and 'pip install -e ".[vlm]"' in skipped[f"{WALKER}|vlm-ppo"]
     out = capsys.readouterr().out
     assert out.count("skipped vlm-ppo") == 1  # one message per reason, not per task
     md = (tmp_path / "results.md").read_text()

@@ -60,7 +60,7 @@ from vpt_gym.optional import import_optional
 
 __all__ = ["ACHIEVEMENTS", "ACTION_NAMES", "CrafterEnv", "INSTALL_HINT", "make", "validate_action"]
 
-INSTALL_HINT = 'pip install "vpt-gym[crafter]"  (crafter 1.8.3 with opensimplex==0.3)'
+INSTALL_HINT = 'pip install -e ".[crafter]"  (in the vpt-gym checkout; crafter 1.8.3 with opensimplex==0.3)'
 
 #: crafter's 17 actions, in the order of its ``Discrete(17)`` (``crafter/data.yaml``).
 ACTION_NAMES: tuple[str, ...] = (

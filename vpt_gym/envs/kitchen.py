@@ -91,7 +91,7 @@ __all__ = [
     "robot_joint_state",
 ]
 
-INSTALL_HINT = 'pip install "vpt-gym[kitchen]"'
+INSTALL_HINT = 'pip install -e ".[kitchen]"  (in the vpt-gym checkout)'
 
 
 @dataclass(frozen=True)

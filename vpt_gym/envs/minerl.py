@@ -34,10 +34,23 @@ from gymnasium import spaces
 from vpt_gym.optional import import_optional
 from vpt_gym.registration import MINERL_TASKS
 
+#: How to get a JDK 8 on Debian/Ubuntu: Debian 12 packages no Java 8 (``openjdk-8-jdk`` has no install
+#: candidate there), so take Eclipse Temurin 8 from Adoptium's apt repository.
+JDK8_INSTALL_HELP = (
+    "    apt-get install -y wget gpg\n"
+    "    wget -qO- https://packages.adoptium.net/artifactory/api/gpg/key/public | gpg --dearmor "
+    "-o /etc/apt/trusted.gpg.d/adoptium.gpg\n"
+    "    echo \"deb https://packages.adoptium.net/artifactory/deb $(. /etc/os-release; echo $VERSION_CODENAME) main\" "
+    "> /etc/apt/sources.list.d/adoptium.list\n"
+    "    apt-get update && apt-get install -y temurin-8-jdk"
+)
+
 MINERL_INSTALL_HELP = (
-    "MineRL 1.0 is not on PyPI. It needs a Java 8 JDK (e.g. `apt-get install openjdk-8-jdk`, or Temurin 8) "
-    "and network access to Minecraft's servers while it builds:\n"
-    "    pip install \"vpt-gym[minerl]\"     # = pip install git+https://github.com/minerllabs/minerl\n"
+    "MineRL 1.0 is not on PyPI. It needs a Java 8 JDK and network access to Minecraft's servers while it builds.\n"
+    "A JDK 8 on Debian/Ubuntu (Debian 12 has no openjdk-8-jdk; this is Eclipse Temurin 8 from Adoptium):\n"
+    f"{JDK8_INSTALL_HELP}\n"
+    "Then, in your vpt-gym checkout:\n"
+    "    pip install -e \".[minerl]\"     # = pip install git+https://github.com/minerllabs/minerl\n"
     "On a machine without a display, run your script under `xvfb-run -a`."
 )
 

@@ -249,10 +249,15 @@ def preprocess_frames(
 
 
 # ---------------------------------------------------------------------- locating weights
-def resolve_model_dir(source: str | os.PathLike, backend: str, required: Sequence[Sequence[str]]) -> Path:
-    """Find a model directory: a local path, or a repo id already in the Hugging Face hub cache.
+#: what a VLM download fetches from a Hub repo: configs, tokenizer files and safetensors weights (not the
+#: duplicate PyTorch / TensorFlow / Flax / ONNX weights many repos also hold).
+HUB_PATTERNS = ("*.json", "*.txt", "*.model", "*.safetensors")
 
-    Nothing is downloaded (``local_files_only``), so this works with ``HF_HUB_OFFLINE=1``.
+
+def resolve_model_dir(source: str | os.PathLike, backend: str, required: Sequence[Sequence[str]]) -> Path:
+    """Find a model directory: a local path, or a Hub repo id (``huggingface_hub.snapshot_download`` of its
+    configs, tokenizer and safetensors weights into the Hub cache; with ``HF_HUB_OFFLINE=1`` only the cache
+    is read).
 
     :param source: a directory or a hub repo id such as ``"openai/clip-vit-base-patch32"``.
     :param backend: backend name for messages.
@@ -266,20 +271,21 @@ def resolve_model_dir(source: str | os.PathLike, backend: str, required: Sequenc
     elif path.exists():
         raise MissingWeightsError(f"{backend}: {path} is a file; expected a model directory with {_files(required)}")
     else:
-        directory = None
-        if _looks_like_repo_id(str(source)):
-            try:
-                from huggingface_hub import snapshot_download
+        from agents.hub import download_folder, hf_download_command, is_repo_id
 
-                directory = Path(snapshot_download(str(source), local_files_only=True))
-            except Exception:  # noqa: BLE001 - any hub error means "not in the cache"
-                directory = None
+        directory, why = None, "no such directory"
+        if is_repo_id(str(source)):
+            try:
+                directory = download_folder(str(source), allow_patterns=HUB_PATTERNS)
+            except FileNotFoundError as err:  # not cached offline, not on the Hub, or no network
+                why = f"no such directory, and not available from the Hub: {err}"
         if directory is None:
+            fetch = (f"run `{hf_download_command(str(source))}` on a machine with network access and copy the cache "
+                     "here, or " if is_repo_id(str(source)) else "")
             raise MissingWeightsError(
-                f"{backend}: weights for {str(source)!r} are not on this machine (no such directory, and not in "
-                f"the Hugging Face cache {_hf_cache()}). Needed files: {_files(required)}. Put them in a "
-                f"directory and pass its path, or run `huggingface-cli download {source}` on a machine with "
-                "network access and copy the cache here."
+                f"{backend}: weights for {str(source)!r} are not on this machine ({why}; the Hugging Face cache is "
+                f"{_hf_cache()}). Needed files: {_files(required)}. {fetch.capitalize()}put them in a directory "
+                "and pass its path."
             )
     missing = [group for group in required if not any((directory / f).is_file() for f in group)]
     if missing:

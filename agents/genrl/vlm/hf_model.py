@@ -1,7 +1,7 @@
 """What the ``transformers`` backends (CLIP, SigLIP, X-CLIP) share: locating a model directory, reading its
 image-processor constants, its tokenizer, and turning frames/prompts into model inputs.
 
-``transformers`` is an optional extra (``pip install "vpt-gym[vlm]"``); it is imported only here, on use.
+``transformers`` is an optional extra (``pip install -e ".[vlm]"`` in the vpt-gym checkout); it is imported only here, on use.
 The image preprocessing reads the model's own ``preprocessor_config.json`` (size, crop, resample, mean/std)
 and applies it with torch ops (no torchvision, which cannot be installed next to this torch).
 """

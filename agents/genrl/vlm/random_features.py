@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from agents.genrl.vlm.base import VLM, check_clips
 
 REAL_BACKENDS_HINT = (
-    'install a real VLM backend: pip install "vpt-gym[vlm]", then load_vlm("clip" | "siglip" | "xclip", '
+    'install a real VLM backend: pip install -e ".[vlm]" (in the vpt-gym checkout), then load_vlm("clip" | "siglip" | "xclip", '
     "source=<model directory or cached hub id>) with its weights on this machine"
 )
 

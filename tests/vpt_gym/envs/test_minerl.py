@@ -54,7 +54,9 @@ def test_missing_minerl_says_how_to_install(monkeypatch):
     with pytest.raises(MissingDependency) as err:
         gym.make("vpt_gym/MineRLBasaltFindCave-v0")
     message = str(err.value)
-    assert 'pip install "vpt-gym[minerl]"' in message
+    assert 'pip install -e ".[minerl]"' in message and "vpt-gym[" not in message  # not on PyPI
+    assert "apt-get install -y temurin-8-jdk" in message and "packages.adoptium.net" in message
+    assert "apt-get install openjdk-8-jdk" not in message  # no install candidate on Debian 12
     assert "JDK" in message and "xvfb-run" in message
 
 

@@ -64,5 +64,5 @@ def test_missing_weights_messages(tmp_path: Path) -> None:
 
 def test_real_backends_name_the_extra_when_transformers_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "transformers", None)  # makes `import transformers` fail
-    with pytest.raises(MissingDependency, match=r"vpt-gym\[vlm\]"):
+    with pytest.raises(MissingDependency, match=r"pip install -e \"\.\[vlm\]\""):
         load_vlm("clip:/nonexistent")

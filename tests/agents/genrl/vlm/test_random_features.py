@@ -29,7 +29,7 @@ def test_text_prompts_refused_with_guidance() -> None:
     vlm = load_vlm("random-features", dim=8)
     with pytest.raises(NoTextTowerError, match="without a text tower") as info:
         vlm.embed_text("a walker running")
-    assert "vpt-gym[vlm]" in str(info.value) and "clip" in str(info.value) and "video" in str(info.value)
+    assert 'pip install -e ".[vlm]"' in str(info.value) and "clip" in str(info.value) and "video" in str(info.value)
 
 
 def test_deterministic_across_instances_and_seeded() -> None:
