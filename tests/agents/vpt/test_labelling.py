@@ -261,7 +261,7 @@ def test_label_directory_bad_labeller_output_is_reported(tmp_path):
 def test_ray_backend_missing_dependency(tmp_path, monkeypatch):
     make_videos(tmp_path, {"a": 5})
     monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` fail
-    with pytest.raises(MissingDependency, match=r'pip install "vpt-gym\[ray\]"'):
+    with pytest.raises(MissingDependency, match=r'pip install -e "\.\[ray\]"'):
         label_directory(tmp_path, brightness_labeller(), backend="ray", progress=False)
     with pytest.raises(ValueError, match="backend"):
         label_directory(tmp_path, brightness_labeller(), backend="dask", progress=False)

@@ -224,5 +224,5 @@ def test_render_rgb_array_returns_frame() -> None:
 
 def test_missing_crafter_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "crafter", None)  # makes `import crafter` raise ImportError
-    with pytest.raises(MissingDependency, match=r"vpt-gym\[crafter\]"):
+    with pytest.raises(MissingDependency, match=r'pip install -e "\.\[crafter\]"'):
         make()

@@ -37,7 +37,7 @@ def test_missing_gymnasium_robotics_names_the_pip_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "gymnasium_robotics", None)
     monkeypatch.setitem(sys.modules, "gymnasium_robotics.envs", None)
     monkeypatch.setitem(sys.modules, "gymnasium_robotics.envs.franka_kitchen", None)
-    with pytest.raises(ImportError, match=r'pip install "vpt-gym\[kitchen\]"'):
+    with pytest.raises(ImportError, match=r'pip install -e "\.\[kitchen\]"'):
         kitchen.make("microwave")
 
 
