@@ -11,11 +11,14 @@ EXTRAS = {
     "ray": ["ray>=2.9"],
     # Crafter, a 2D Minecraft-like tech tree (opensimplex 0.3: resets 4x faster than newer releases)
     "crafter": ["crafter==1.8.3", "opensimplex==0.3"],
-    # real vision-language models (CLIP, SigLIP, X-CLIP) for GenRL prompts; weights from a local folder or the HF cache
-    "vlm": ["transformers>=5.0,<6"],
+    # real vision-language models (CLIP, SigLIP, X-CLIP) for GenRL prompts; weights from a local folder or the Hub
+    "vlm": ["transformers>=5.0,<6", "huggingface_hub>=0.34"],
+    # the Hugging Face Hub: from_pretrained("owner/name"), push_to_hub, GenRL's released models, VLM downloads
+    # (0.34: the `hf` command line the error messages name)
+    "hub": ["huggingface_hub>=0.34"],
     # the benchmark report: plots and videos
     "bench": ["matplotlib>=3.7", "imageio>=2.30"],
-    "dev": ["pytest>=8", "hypothesis>=6.100", "imageio>=2.30", "tensorboard>=2.14"],
+    "dev": ["pytest>=8", "hypothesis>=6.100", "imageio>=2.30", "tensorboard>=2.14", "huggingface_hub>=0.34"],
 }
 
 setup(
