@@ -92,14 +92,14 @@ def _not_available(repo_id: str, files: Sequence[str], revision: str | None, cac
     )
 
 
-def _offline_switches() -> str:
+def offline_switches() -> str:
     """The offline variables that are set, e.g. ``"HF_HUB_OFFLINE=1"``."""
     return ", ".join(f"{v}={os.environ[v]}" for v in OFFLINE_VARIABLES
                      if os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on"))
 
 
 def _offline_reason() -> str:
-    return f"not in the Hugging Face cache and downloads are off ({_offline_switches()})"
+    return f"not in the Hugging Face cache and downloads are off ({offline_switches()})"
 
 
 def download_folder(
@@ -252,7 +252,7 @@ def push_folder_to_hub(
     if not (folder / CARD_FILE).is_file():
         raise FileNotFoundError(f"{folder} has no {CARD_FILE} (model card); pass model_card=ModelCardInfo(...)")
     if offline():
-        raise ConnectionError(f"cannot push {folder} to {repo_id!r}: network access is off ({_offline_switches()})")
+        raise ConnectionError(f"cannot push {folder} to {repo_id!r}: network access is off ({offline_switches()})")
     if api is None:
         api = hub_module().HfApi(token=token)
     api.create_repo(repo_id, private=private, repo_type="model", exist_ok=True)

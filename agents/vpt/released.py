@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agents.checkpoints import CheckpointError, PathLike
-from agents.hub import offline
+from agents.hub import offline, offline_switches
 
 #: Where OpenAI hosts the released files (spec 4.3).
 BASE_URL = "https://openaipublic.blob.core.windows.net/minecraft-rl/"
@@ -217,7 +217,7 @@ def fetch_released(
     todo = [rel for rel in entry.files if not cached_path(rel, cache_dir).is_file()]
     if todo and offline():
         raise FileNotFoundError(
-            f"VPT model {name!r} is not in the cache and downloads are off (VPT_GYM_OFFLINE / HF_HUB_OFFLINE). "
+            f"VPT model {name!r} is not in the cache and downloads are off (offline: {offline_switches()}). "
             f"Download these files and put them here:\n{files_message(name, cache_dir, base_url)}\n"
             f"(the cache is $VPT_GYM_CACHE, default ~/.cache/vpt-gym; or pass the folder holding both files "
             "to from_pretrained)"
