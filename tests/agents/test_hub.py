@@ -14,7 +14,7 @@ pytest.importorskip("huggingface_hub")
 
 from agents import hub  # noqa: E402
 from agents.model_card import ModelCardInfo  # noqa: E402
-from tests.support.hub_cache import COMMIT, FakeHfApi, offline_hub_cache, put_in_hub_cache  # noqa: E402
+from tests.support.hub_cache import FakeHfApi, offline_hub_cache, put_in_hub_cache  # noqa: E402
 
 
 @pytest.fixture
