@@ -99,3 +99,19 @@ def test_save_pretrained_without_card_says_so(tmp_path):
     text = (folder / "README.md").read_text()
     assert "Not stated (saved without a model card)." in text and "No evaluation results were given." in text
     assert "parameters" in text
+
+
+def test_saving_and_local_loading_need_no_hub_client_and_pushing_names_the_extra(tmp_path, monkeypatch):
+    import sys
+
+    from vpt_gym.optional import MissingDependency
+
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # as if the hub extra were not installed
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    net = _random(VPTPolicyNet, POLICY_PRESETS["tiny"], 4)
+    folder = net.save_pretrained(tmp_path / "local", CARD)
+    _equal(net, VPTPolicyNet.from_pretrained(str(folder)))
+    with pytest.raises(MissingDependency, match=r'huggingface_hub.*pip install -e "\.\[hub\]"'):
+        net.push_to_hub("me/vpt-test", CARD)
+    with pytest.raises(MissingDependency, match=r'pip install -e "\.\[hub\]"'):
+        VPTPolicyNet.from_pretrained("me/not-local")
