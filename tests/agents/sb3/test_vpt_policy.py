@@ -252,7 +252,7 @@ def test_policy_save_pretrained_round_trip_is_exact(tmp_path):
         for p in policy.parameters():
             p.add_(0.01)
     policy.save_pretrained(tmp_path / "ft")
-    assert sorted(p.name for p in (tmp_path / "ft").iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "ft").iterdir()) == ["README.md", "config.json", "model.safetensors"]
     again = VPTActorCriticPolicy.from_pretrained(str(tmp_path / "ft"), OBS, ACT, zero_value_head=False)
     assert state_equal(again.state_dict(), policy.state_dict())
     policy.save(str(tmp_path / "sb3_style"))  # SB3's policy.save/load names, without the pickle
