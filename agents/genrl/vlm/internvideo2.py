@@ -293,8 +293,8 @@ def find_checkpoint(source: Optional[str | os.PathLike]) -> Path:
     raise MissingWeightsError(
         f"internvideo2: the checkpoint is not on this machine (looked for {', '.join(map(str, candidates))}). "
         f"It is gated: request access at https://huggingface.co/{HUB_REPO} while logged in, then download "
-        f"{CHECKPOINT_NAME} (`huggingface-cli login; huggingface-cli download {HUB_REPO} {CHECKPOINT_NAME} "
-        f"--local-dir models`) and put it in models/ (GenRL's place) or pass its path: "
+        f"{CHECKPOINT_NAME} (`hf auth login`, then `hf download {HUB_REPO} {CHECKPOINT_NAME} --local-dir models`) "
+        f"and put it in models/ (GenRL's place) or pass its path: "
         f"load_vlm('internvideo2', source='/path/to/{CHECKPOINT_NAME}') or --vlm internvideo2:/path/to/{CHECKPOINT_NAME}"
     )
 

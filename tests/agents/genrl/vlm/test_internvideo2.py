@@ -128,6 +128,21 @@ def test_bfloat16_inference_is_close_to_float32(model_dir: Path, vlm: InternVide
         load_vlm("internvideo2", source=str(model_dir), dtype="float16")
 
 
+@pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="needs Linux /proc/self/maps")
+def test_fp32_weights_are_used_in_place_from_the_memory_mapped_file(vlm: InternVideo2Backend,
+                                                                    model_dir: Path) -> None:
+    path = str(model_dir / CHECKPOINT_NAME)
+    maps = [line.split()[0] for line in Path("/proc/self/maps").read_text().splitlines() if line.endswith(path)]
+    spans = [tuple(int(x, 16) for x in m.split("-")) for m in maps]
+
+    def mapped(t: torch.Tensor) -> bool:
+        return any(lo <= t.data_ptr() < hi for lo, hi in spans)
+
+    assert spans, "the checkpoint is not memory-mapped"
+    assert mapped(vlm.vision.blocks[0].mlp.fc1.weight) and mapped(vlm.text.layers[0].output.dense.weight)
+    assert not mapped(vlm.vision.pos_embed)  # interpolated to 8 frames: a new tensor
+
+
 # ---------------------------------------------------------------------- fidelity
 def _reference_vision(state: dict[str, torch.Tensor], c: InternVideo2Config, video: torch.Tensor) -> torch.Tensor:
     """A literal transcription of the reference's operations (tensor by tensor), from the checkpoint dict."""
