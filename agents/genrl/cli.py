@@ -4,7 +4,8 @@ Entry points as :mod:`vpt_gym.cli` expects: :func:`decode_add_arguments` / :func
 models are imported only when the command runs.
 
 ``genrl-decode`` loads a training checkpoint (world model + connector, written by
-``python -m agents.genrl.train_world_model --train-connector`` or ``--embeddings TAG``), embeds the prompt
+``python -m agents.genrl.train_world_model --train-connector`` or ``--embeddings TAG``) or a released GenRL
+``.pt`` (read safely by :func:`agents.genrl.official.load_official_genrl`), embeds the prompt
 with a vision-language model, rolls the connector out from it (aligner on, mode steps; spec section 3) and
 decodes the latents to a GIF or MP4 (:func:`agents.genrl.connector.decode_prompt`).
 
@@ -12,9 +13,12 @@ Example::
 
     vpt-gym genrl-decode --checkpoint runs/wm --prompt "a walker running forward" --vlm clip --out run.gif
     vpt-gym genrl-decode --checkpoint runs/wm --video demo.mp4 --out what_it_saw.mp4 --steps 32
+    vpt-gym genrl-decode --checkpoint models/genrl_walker_500k_2.pt --prompt "running fast" \
+        --vlm internvideo2:models/InternVideo2-stage2_1b-224p-f4.pt --out walker.gif
 
 Without ``--vlm`` the VLM is the one recorded with the embedding set the run trained on (``--embeddings
-TAG``), when that set's ``meta.json`` is still on disk.
+TAG``), when that set's ``meta.json`` is still on disk; a released ``.pt`` records none, so it needs ``--vlm``
+(GenRL's models were trained on ``internvideo2``).
 """
 from __future__ import annotations
 
@@ -42,7 +46,8 @@ def _positive(text: str) -> int:
 def decode_add_arguments(parser: argparse.ArgumentParser) -> None:
     """``vpt-gym genrl-decode --checkpoint DIR (--prompt TEXT | --video FILE) --out FILE [--vlm NAME] [--steps N]``."""
     parser.add_argument("--checkpoint", required=True,
-                        help="run directory (holding checkpoint.safetensors) or the .safetensors file itself")
+                        help="run directory (holding checkpoint.safetensors), the .safetensors file itself, or a "
+                             "released GenRL .pt (genrl_<domain>_500k_2.pt)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--prompt", default=None, help="text prompt (needs a VLM with a text tower)")
     source.add_argument("--video", default=None, help="video prompt file (.gif, .mp4, ...) read with imageio")
@@ -155,13 +160,17 @@ def decode(args: argparse.Namespace) -> Path:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    state = load_checkpoint(file, restore_rng=False)
-    if state.connector is None:
-        raise DecodeError(f"{file} has no connector (the run was trained without --train-connector or "
-                          "--embeddings), so it cannot turn prompts into latents")
-    embed_dim = state.connector.config.embed_dim
+    if file.suffix == ".pt":
+        world_model, connector, meta = _official(file)
+    else:
+        state = load_checkpoint(file, restore_rng=False)
+        if state.connector is None:
+            raise DecodeError(f"{file} has no connector (the run was trained without --train-connector or "
+                              "--embeddings), so it cannot turn prompts into latents")
+        world_model, connector, meta = state.model, state.connector, state.meta
+    embed_dim = connector.config.embed_dim
     try:
-        vlm = _load_vlm(args.vlm, state.meta, embed_dim)
+        vlm = _load_vlm(args.vlm, meta, embed_dim)
     except DecodeError:
         raise
     except ValueError as err:  # unknown name, bad source: load_vlm's message lists the known ones
@@ -171,7 +180,7 @@ def decode(args: argparse.Namespace) -> Path:
             stand_in = " (an offline stand-in)" if vlm.is_stand_in else ""
             raise DecodeError(f"VLM {vlm.name!r}{stand_in} has no text tower, so the text prompt {args.prompt!r} "
                               "cannot be embedded: give the prompt as --video FILE, or use a VLM with text "
-                              "(clip, siglip, xclip) whose embeddings the connector was trained on")
+                              "(clip, siglip, xclip, internvideo2) whose embeddings the connector was trained on")
         embedding = vlm.embed_text(args.prompt)
     else:
         embedding = vlm.embed_prompt_video(_read_video(Path(args.video)))
@@ -180,12 +189,26 @@ def decode(args: argparse.Namespace) -> Path:
                           f"on {embed_dim}-d ones: use the VLM the run's embeddings came from")
     if vlm.is_stand_in:
         print(f"note: {vlm.name} is an offline stand-in, not a pretrained VLM")
-    state.model.eval()
-    state.connector.eval()
-    frames = decode_prompt(state.model, state.connector, torch.from_numpy(embedding[0]), steps=args.steps)
+    world_model.eval()
+    connector.eval()
+    frames = decode_prompt(world_model, connector, torch.from_numpy(embedding[0]), steps=args.steps)
     path = write_video(frames[0].numpy(), out, fps=args.fps)
     print(f"wrote {len(frames[0])} frames to {path}")
     return path
+
+
+def _official(file: Path) -> tuple[Any, Any, dict[str, Any]]:
+    """World model and connector of a released GenRL ``.pt`` (no VLM is recorded in it: ``--vlm`` is needed)."""
+    from agents.checkpoints import CheckpointError
+    from agents.genrl.official import load_official_genrl
+
+    try:
+        loaded = load_official_genrl(file)
+    except CheckpointError as err:
+        raise DecodeError(f"{file} is not a loadable GenRL checkpoint: {err}") from err
+    if loaded.connector is None:
+        raise DecodeError(f"{file} holds no connector, so it cannot turn prompts into latents")
+    return loaded.world_model, loaded.connector, {}
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -5,14 +5,17 @@
 * ``clip``: CLIP through ``transformers`` (default ``openai/clip-vit-base-patch32``); k = 1, text.
 * ``siglip``: SigLIP through ``transformers`` (default ``google/siglip-base-patch16-224``); k = 1, text.
 * ``xclip``: X-CLIP video model (default ``microsoft/xclip-base-patch32``); k = 8, text.
+* ``internvideo2``: GenRL's own VLM, InternVideo2-Stage2 1B (gated checkpoint ``InternVideo2-stage2_1b-224p-f4.pt``
+  + the ``bert-large-uncased`` tokenizer, default ``models/``); k = 8, text, 512-d.
 * ``random-features``: OFFLINE STAND-IN, seeded random video features (``is_stand_in``); k = 8, no text.
 
 Image models (k = 1) also embed longer clips by averaging their frames' embeddings.
 
 A name may carry its source after a colon (``"clip:/models/clip-b32"``, ``"siglip:google/siglip-base-patch16-224"``),
 or pass ``source=...``; a bare directory is recognised by its ``config.json``'s ``model_type``. Sources are
-local directories or hub ids already in the Hugging Face cache; nothing is downloaded. GenRL's own VLM,
-InternVideo2 (ViCLIP), is not available: see :data:`UNAVAILABLE`.
+local directories or hub ids already in the Hugging Face cache; nothing is downloaded (``internvideo2``'s
+source is its checkpoint file or the folder holding it). InternVid's ViCLIP is not available: see
+:data:`UNAVAILABLE`.
 
 Example::
 
@@ -27,6 +30,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from agents.genrl.vlm.base import VLM, MissingWeightsError, NoTextTowerError, prompt_clip, read_json
+
+
+def _internvideo2(**kw: Any) -> VLM:
+    from agents.genrl.vlm.internvideo2 import InternVideo2Backend
+
+    return InternVideo2Backend(**kw)
 
 
 def _random_features(**kw: Any) -> VLM:
@@ -63,6 +72,7 @@ BACKENDS: dict[str, Callable[..., VLM]] = {
     "clip": _clip,
     "siglip": _siglip,
     "xclip": _xclip,
+    "internvideo2": _internvideo2,
     "random-features": _random_features,
 }
 
@@ -71,14 +81,10 @@ MODEL_TYPES = {"clip": "clip", "siglip": "siglip", "xclip": "xclip"}
 
 #: names users may expect that cannot be loaded yet, with the reason.
 UNAVAILABLE = {
-    name: (
-        "GenRL's VLM, InternVideo2-Stage2 1B (ViCLIP-style) from OpenGVLab/InternVideo2-Stage2_1B-224p-f4 "
-        "(gated), is not supported: its checkpoint is a plain state dict for the InternVideo2 vision "
-        "transformer (1B parameters, custom architecture) plus a BERT-large text tower, and no loader for that "
-        "architecture exists in this package yet. Use 'xclip' (video), 'clip' or 'siglip' (image), or the "
-        "offline stand-in 'random-features'."
-    )
-    for name in ("internvideo2", "viclip")
+    "viclip": (
+        "InternVid's ViCLIP (OpenGVLab/ViCLIP) is not supported. GenRL's released models use InternVideo2: "
+        "load_vlm('internvideo2', source='models/InternVideo2-stage2_1b-224p-f4.pt')."
+    ),
 }
 
 

@@ -69,8 +69,8 @@ def test_bad_input() -> None:
 def test_registry_errors() -> None:
     with pytest.raises(ValueError, match="unknown VLM 'nope'.*random-features"):
         load_vlm("nope")
-    with pytest.raises(ValueError, match="InternVideo2"):
-        load_vlm("internvideo2")
+    with pytest.raises(ValueError, match="ViCLIP.*internvideo2"):
+        load_vlm("viclip")
 
 
 def test_fast_windows_equal_clip_by_clip_embedding() -> None:
