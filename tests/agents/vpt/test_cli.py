@@ -108,5 +108,9 @@ def test_bad_arguments_are_rejected_by_the_parser(argv: list[str], message: str,
 def test_defaults_match_the_reference_hyper_parameters() -> None:
     args = _parser().parse_args(["bc", "train", "d", "o"])
     assert (args.lr, args.weight_decay, args.max_grad_norm, args.batch_size, args.epochs) == (0.000181, 0.039428, 5.0, 8, 2)
+    from agents.vpt.labelling import default_stride
+
     args = _parser().parse_args(["idm", "label", "v", "--idm", "m"])
-    assert (args.window, args.stride) == (128, 64)
+    assert (args.window, default_stride(args.window, args.stride)) == (128, 64)  # VPT's 128/64
+    args = _parser().parse_args(["idm", "label", "v", "--idm", "m", "--window", "32"])
+    assert default_stride(args.window, args.stride) == 16  # the stride follows the window (issue #15)
