@@ -126,7 +126,11 @@ def decode_run(args: argparse.Namespace) -> int:
     is not a checkpoint) prints ``genrl-decode: error: ...`` on one line to stderr and returns 2."""
     from vpt_gym.user_errors import run_command
 
-    return run_command("genrl-decode", decode, args)
+    def command(parsed: argparse.Namespace) -> int:
+        decode(parsed)
+        return 0
+
+    return run_command("genrl-decode", command, args)
 
 
 def decode(args: argparse.Namespace) -> Path:
