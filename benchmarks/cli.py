@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="world model for the genrl agent: an official GenRL .pt or a vpt-gym .safetensors "
                         "per domain (repeatable), or a directory with <domain>.pt / genrl_<domain>_*.pt")
     parser.add_argument("--vlm", help="VLM for the genrl and vlm-ppo agents: a name (clip, siglip, xclip, "
-                        "optionally name:DIR) or a model directory; needs pip install \"vpt-gym[vlm]\" and weights")
+                        "optionally name:DIR) or a model directory; needs the vlm extra (pip install -e \".[vlm]\") and weights")
     parser.add_argument("--vpt-model", default="foundation-model-1x",
                         help="VPT model for the vpt agent: a released name or a checkpoint path")
     parser.add_argument("--set", action="append", default=[], dest="settings", metavar="AGENT.KEY=VALUE",
