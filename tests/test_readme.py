@@ -26,6 +26,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,7 +48,7 @@ UNRUNNABLE = {
 }
 DURATION = re.compile(r"\b\d[\d.,]*\s*(s|sec|seconds?|min|minutes?|h|hours?)\b", re.I)
 DIRECTIVE = re.compile(r"^\s*<!--\s*readme-test:\s*(?P<body>.*?)\s*-->\s*$")
-FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})\s*(?P<lang>[\w+-]*)")
+FENCE = re.compile(r"^\s*(?P<fence>`{3,}|~{3,})\s*(?P<lang>[\w+-]*)")  # indented too (inside a list item)
 ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 MAX_COPIED_FILE = 2 * 1024 * 1024  # bytes: a stray large untracked file is not part of a clone
 FAST_TIMEOUT_S = 600  # guards against a hang only; fast blocks take seconds
@@ -100,7 +101,7 @@ def parse_readme(text: str) -> tuple[list[Block], list[str]]:
                 end += 1
             if end == len(lines):
                 problems.append(f"line {number}: code block never closed")
-            block = Block(number, language, "\n".join(lines[i + 1 : end]) + "\n")
+            block = Block(number, language, textwrap.dedent("\n".join(lines[i + 1 : end])) + "\n")
             for directive_line, body in pending:
                 _apply(block, directive_line, body, problems)
             pending = []
@@ -317,6 +318,7 @@ def test_the_checker_accepts_a_well_marked_readme() -> None:
     ("<!-- readme-test: env 1X=2 -->\n```bash\nls\n```\n", "env expects VAR=value"),
     ("<!-- readme-test: slow -->\nSome text.\n\n```bash\nls  # 2 minutes\n```\n", "not directly followed"),
     ("```bash\nls\n```\n<!-- readme-test: slow -->\n", "at the end of the README"),
+    ("1. a list item:\n\n   ```bash\n   pip install x\n   ```\n", "install or test command"),
     ("<!-- readme-test: quick -->\n```bash\nls\n```\n", "unknown marker"),
     ("<!-- readme-test slow -->\n```bash\nls\n```\n", "malformed marker"),
     ("<!-- readme-test: skip (needs MineRL 1.0) -->\n<!-- readme-test: slow -->\n```bash\nls # 1 min\n```\n",
