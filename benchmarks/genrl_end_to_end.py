@@ -309,7 +309,12 @@ def run(args: Args, vlm: Any = None, env_factory: Optional[Callable[[], Any]] = 
     settings_file = run_dir / "settings.json"
     settings = {k: v for k, v in asdict(args).items() if k not in RESUMABLE_CHANGES}
     if settings_file.is_file():
-        made_with = json.loads(settings_file.read_text())
+        try:
+            made_with = json.loads(settings_file.read_text())
+            assert isinstance(made_with, dict)
+        except (ValueError, AssertionError, UnicodeDecodeError):
+            raise UsageError(f"{settings_file} is not a settings file of this benchmark; pass --run-dir DIR for a "
+                             "new run or delete that directory") from None
         changed = sorted(k for k in set(made_with) | set(settings) if made_with.get(k) != settings.get(k))
         if changed:
             diff = ", ".join(f"{k} {made_with.get(k)!r:.40} -> {settings.get(k)!r:.40}" for k in changed)
