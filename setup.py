@@ -3,7 +3,8 @@ from setuptools import find_packages, setup
 
 EXTRAS = {
     # MineRL 1.0 is not on PyPI. It needs a Java 8 JDK and builds Minecraft during its install:
-    #   pip install -e ".[minerl]"   (after installing a JDK 8, e.g. Temurin 8; see the README, "MineRL")
+    #   pip install -e ".[minerl]"   from a checkout (vpt-gym is not on PyPI), after installing a JDK 8 such as
+    #   Eclipse Temurin 8; see the README, "MineRL"
     "minerl": ["minerl @ git+https://github.com/minerllabs/minerl"],
     # Franka kitchen (gymnasium-robotics; vpt_gym.envs.kitchen fixes its mujoco>=3.12 joint-type check at run time)
     "kitchen": ["gymnasium-robotics>=1.4.2,<1.5"],

@@ -6,6 +6,8 @@ import json
 import os
 from typing import Any, Sequence
 
+from vpt_gym.user_errors import UsageError, run_command
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--suite", default="smoke", help="suite name (default: smoke); --list shows them")
@@ -13,16 +15,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agent", action="append", dest="agents", help="only this agent (repeatable)")
     parser.add_argument("--tasks", nargs="+", help="only these env ids")
     parser.add_argument("--episodes", type=int, help="episodes per (task, agent) cell")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="base seed of the episodes (default 0)")
     parser.add_argument("--workers", type=int, default=1, help="subprocesses per vector env (default 1)")
     parser.add_argument("--out", default="bench-out/{suite}", help="output directory (resumes if it exists)")
     parser.add_argument("--full-perf", action="store_true", help="longer, more precise perf measurements")
-    parser.add_argument("--no-videos", action="store_true")
+    parser.add_argument("--no-videos", action="store_true", help="do not record episode videos")
     parser.add_argument("--genrl-checkpoint", action="append", default=[], metavar="DOMAIN=PATH or DIR",
                         help="world model for the genrl agent: an official GenRL .pt or a vpt-gym .safetensors "
                         "per domain (repeatable), or a directory with <domain>.pt / genrl_<domain>_*.pt")
     parser.add_argument("--vlm", help="VLM for the genrl and vlm-ppo agents: a name (clip, siglip, xclip, "
-                        "optionally name:DIR) or a model directory; needs pip install -e \".[vlm]\" and weights")
+                        "optionally name:DIR) or a model directory; needs the vlm extra (pip install -e \".[vlm]\") and weights")
     parser.add_argument("--vpt-model", default="foundation-model-1x",
                         help="VPT model for the vpt agent: a released name or a checkpoint path")
     parser.add_argument("--set", action="append", default=[], dest="settings", metavar="AGENT.KEY=VALUE",
@@ -37,9 +39,9 @@ def parse_checkpoints(values: Sequence[str]) -> dict[str, str]:
         if not sep:
             domain, path = "*", value
         if not domain or not path:
-            raise ValueError(f"--genrl-checkpoint expects DOMAIN=PATH or a directory, got {value!r}")
+            raise UsageError(f"--genrl-checkpoint expects DOMAIN=PATH or a directory, got {value!r}")
         if domain in out:
-            raise ValueError(f"--genrl-checkpoint given twice for {domain!r}")
+            raise UsageError(f"--genrl-checkpoint given twice for {domain!r}")
         out[domain] = path
     return out
 
@@ -54,7 +56,7 @@ def parse_settings(values: Sequence[str]) -> dict[str, dict[str, Any]]:
         key, sep, raw = value.partition("=")
         agent, dot, name = key.partition(".")
         if not sep or not dot or not agent or not name:
-            raise ValueError(f"--set expects AGENT.KEY=VALUE (e.g. vlm-ppo.timesteps=20000), got {value!r}")
+            raise UsageError(f"--set expects AGENT.KEY=VALUE (e.g. vlm-ppo.timesteps=20000), got {value!r}")
         try:
             parsed: Any = json.loads(raw)
         except json.JSONDecodeError:
@@ -73,11 +75,14 @@ def run(args: argparse.Namespace) -> int:
         for suite in SUITES.values():
             print(f"{suite.name:12s} {suite.description}")
         return 0
-    suite = get_suite(args.suite)
+    try:
+        suite = get_suite(args.suite)
+    except KeyError as err:
+        raise UsageError(err.args[0]) from None
     settings = parse_settings(args.settings)
     unknown = sorted(set(settings) - set(AGENTS))
     if unknown:
-        raise ValueError(f"--set names unknown agent(s) {unknown}; valid agents: {', '.join(AGENTS)}")
+        raise UsageError(f"--set names unknown agent(s) {unknown}; valid agents: {', '.join(AGENTS)}")
     options = AgentOptions(genrl_checkpoints=parse_checkpoints(args.genrl_checkpoint), vlm=args.vlm,
                            vpt_model=args.vpt_model, settings=settings, progress=True)
     out = args.out.format(suite=suite.name)
@@ -92,4 +97,4 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return run_command("python -m benchmarks", run, parser.parse_args(argv))

@@ -1,11 +1,15 @@
 """Command-line flags from a settings dataclass: one ``--field-name`` per field, unset flags keep the preset.
 
+Each flag's help is the field's documentation (``metadata["help"]`` or the class docstring's ``:param name:``,
+:func:`vpt_gym.field_docs.field_help`) followed by its preset value.
+
 Example::
 
     >>> import argparse
     >>> from dataclasses import dataclass
     >>> @dataclass
     ... class Settings:
+    ...     ''':param steps: updates. :param progress: show a progress bar.'''
     ...     steps: int = 100
     ...     progress: bool = True
     >>> parser = argparse.ArgumentParser()
@@ -22,6 +26,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from vpt_gym.field_docs import field_help
+
 __all__ = ["add_flags", "overrides"]
 
 
@@ -35,12 +41,15 @@ def add_flags(parser: argparse.ArgumentParser, defaults: Any, types: Mapping[str
     :param types: parse types for fields whose default does not show it (e.g. a default of ``None``).
     """
     types = types or {}
+    docs = field_help(defaults)
     for name, value in dataclasses.asdict(defaults).items():
         flag = "--" + name.replace("_", "-")
+        shown = str(value).replace("%", "%%")
+        text = f"{docs[name].rstrip('.')} (default {shown})" if name in docs else None
         if isinstance(value, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
-            parser.add_argument(flag, type=types.get(name, type(value)), default=None)
+            parser.add_argument(flag, type=types.get(name, type(value)), default=None, help=text)
 
 
 def overrides(ns: argparse.Namespace, defaults: Any) -> dict[str, Any]:

@@ -104,8 +104,9 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=200, help="agent steps per timed repeat")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--domains", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats, the median is reported (default 3)")
+    parser.add_argument("--domains", nargs="+", default=list(TASKS), choices=list(TASKS),
+                        help="domains to time (default: all)")
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args(argv)
     rows = measure(args.domains, args.calls, args.repeats)

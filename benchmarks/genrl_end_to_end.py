@@ -1,7 +1,11 @@
 """GenRL end to end on one domain: exploration data -> MFWM -> video prompt -> data-free behaviour -> real env.
 
 Run: ``python -m benchmarks.genrl_end_to_end`` (walker; about 31 minutes at ``--threads 1`` on a 2-core CPU
-with the defaults; ``--tiny`` for a half-minute smoke run). One default run (2026-11-21, ``--threads 1``):
+with the defaults; ``--tiny`` for a half-minute smoke run into ``runs/genrl_end_to_end_tiny``; the environment
+variable ``GENRL_END_TO_END_PRESET=tiny`` gives the same smoke settings in the usual ``runs/genrl_end_to_end``,
+for scripts whose next steps read that directory, such as the README's examples). A run directory remembers
+the settings it was made with (``settings.json``) and refuses to resume under others, except for more
+``--episodes``, ``--wm-steps`` or ``--behaviour-steps`` (continued stages) and the evaluation-only flags. One default run (2026-11-21, ``--threads 1``):
 GenRL data-free 606 +- 20 (normalised 0.54) vs random 447 +- 68 (0.34) vs zero action 694 +- 282 (0.65), the
 VLM being the random-features stand-in. The default prompt is the lying-down pose (GenRL's
 ``walker_lying_down`` task): random exploration data holds mostly fallen walkers, so the model knows
@@ -49,22 +53,29 @@ from benchmarks.dataclass_flags import add_flags, overrides
 POSES = ("stand", "lying_down")
 EXPLORATIONS = ("held", "uniform")
 POSE_TASK = {"stand": "walker_stand", "lying_down": "walker_lying_down"}
+#: environment variable choosing the preset of :func:`parse_args` ("default" or "tiny") in the usual run directory
+PRESET_ENV = "GENRL_END_TO_END_PRESET"
+#: settings a run directory may be resumed under with another value (more of a stage, or evaluation only)
+RESUMABLE_CHANGES = frozenset({"run_dir", "progress", "threads", "episodes", "wm_steps", "behaviour_steps",
+                               "eval_task", "eval_episodes", "check_episodes"})
 
 
 @dataclass
 class Args:
     """:param run_dir: output and resume directory. :param vlm: VLM registry name.
-    :param pose: target pose of the prompt video. :param eval_task: GenRL task evaluated (default: the pose's).
+    :param pose: target pose of the prompt video. :param eval_task: GenRL task evaluated (None: the pose's task).
     :param data_task: walker task whose env collects the exploration data.
     :param episodes: exploration episodes. :param exploration: ``"held"`` (default: uniform random actions, each
         held for a random 1..``max_hold`` agent steps, see :class:`HeldRandomActions`) or ``"uniform"`` (a new
         uniform random action every step). :param max_hold: longest hold of ``"held"`` exploration.
     :param wm_steps: world-model updates.
     :param wm_batch, wm_length: world-model batch (length a multiple of 8).
-    :param behaviour_steps: actor-critic updates. :param behaviour_batch, behaviour_length: start states.
+    :param behaviour_steps: actor-critic updates.
+    :param behaviour_batch, behaviour_length: start states per update = batch x length.
     :param behaviour_lr: actor and critic learning rate (None: ``BehaviourConfig.small``'s 1e-3).
     :param eval_episodes: evaluation episodes per policy.
-    :param check_episodes: episodes per policy of the prompt-reward check (0 skips it). :param seed: seed. :param threads: torch threads.
+    :param check_episodes: episodes per policy of the prompt-reward check (0 skips it). :param seed: seed of every stage.
+    :param threads: torch CPU threads (None: torch's default).
     :param progress: progress bars.
     """
 
@@ -281,6 +292,9 @@ def run(args: Args, vlm: Any = None, env_factory: Optional[Callable[[], Any]] = 
     """
     import torch
 
+    from vpt_gym.atomic_file import write_atomic
+    from vpt_gym.user_errors import UsageError
+
     from agents.genrl.behaviour import BehaviourConfig, evaluate_behaviour, evaluate_random, learn_behaviour
     from agents.genrl.episodes import EpisodeStore, collect
     from agents.genrl.reward import MFWM
@@ -292,6 +306,23 @@ def run(args: Args, vlm: Any = None, env_factory: Optional[Callable[[], Any]] = 
         raise ValueError(f"wm_length must be a multiple of 8 (the connector's clip length), got {args.wm_length}")
     run_dir = Path(args.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    settings_file = run_dir / "settings.json"
+    settings = {k: v for k, v in asdict(args).items() if k not in RESUMABLE_CHANGES}
+    if settings_file.is_file():
+        try:
+            made_with = json.loads(settings_file.read_text())
+            assert isinstance(made_with, dict)
+        except (ValueError, AssertionError, UnicodeDecodeError):
+            raise UsageError(f"{settings_file} is not a settings file of this benchmark; pass --run-dir DIR for a "
+                             "new run or delete that directory") from None
+        changed = sorted(k for k in set(made_with) | set(settings) if made_with.get(k) != settings.get(k))
+        if changed:
+            diff = ", ".join(f"{k} {made_with.get(k)!r:.40} -> {settings.get(k)!r:.40}" for k in changed)
+            raise UsageError(f"{run_dir} was made with other settings ({diff}); pass --run-dir DIR for a new run "
+                             "or delete that directory")
+    else:  # a new run (or one from before settings.json existed): record what it is made with
+        text = json.dumps(settings, indent=1, sort_keys=True)
+        write_atomic(settings_file, lambda tmp: tmp.write_text(text))
     task = args.eval_task or POSE_TASK.get(args.pose, "walker_stand")
     timings: dict[str, float] = {}
     if vlm is None:
@@ -396,11 +427,19 @@ def format_table(results: dict[str, Any]) -> str:
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tiny", action="store_true", help="a one-minute smoke configuration")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.genrl_end_to_end", description=__doc__.splitlines()[0])
+    parser.add_argument("--tiny", action="store_true",
+                        help="a one-minute smoke configuration that measures nothing, in runs/genrl_end_to_end_tiny "
+                             f"(or set {PRESET_ENV}=tiny for the same settings in the usual run directory)")
     add_flags(parser, Args(), types={"eval_task": str, "threads": int, "behaviour_lr": float})
     ns = parser.parse_args(argv)
-    base = asdict(Args.tiny() if ns.tiny else Args())
+    preset = os.environ.get(PRESET_ENV, "default")
+    if preset not in ("default", "tiny"):
+        parser.error(f"{PRESET_ENV}={preset!r}: expected 'default' or 'tiny'")
+    if ns.tiny:
+        base = asdict(Args.tiny())
+    else:
+        base = asdict(Args.tiny(run_dir=Args.run_dir) if preset == "tiny" else Args())
     base.update(overrides(ns, Args()))
     if base["pose"] not in POSES:
         parser.error(f"--pose must be one of {POSES}")
@@ -409,11 +448,18 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Args:
     return Args(**base)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    results = run(parse_args(argv))
+def _main(args: Args) -> int:
+    results = run(args)
     print(format_table(results))
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from vpt_gym.user_errors import run_command
+
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    return run_command("python -m benchmarks.genrl_end_to_end", _main, parse_args(argv))
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

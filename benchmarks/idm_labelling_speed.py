@@ -155,8 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="4x", help="IDM preset (4x, tiny)")
     parser.add_argument("--windows", type=int, default=1, help="windows labelled per mode (median time reported)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--tie-margin", type=float, default=0.05)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the network and the frames (default 0)")
+    parser.add_argument("--tie-margin", type=float, default=0.05,
+                        help="a near-tie: fp32 top-two log-probability gap at most this (default 0.05)")
     parser.add_argument("--worker", choices=MODES, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -61,7 +61,20 @@ ARMS: dict[str, str] = {"kl": "KL to the BC policy", "no_kl": "no KL (plain PPO)
 
 @dataclass
 class Config:
-    """One benchmark configuration (see the module docstring for the meaning of each field)."""
+    """One benchmark configuration (the module docstring describes the stages).
+
+    :param task: dm_control task, ``vpt_gym/<task>-v0`` with state observations.
+    :param expert: algorithm of the expert, ``sac`` or ``ppo``. :param expert_steps: expert training steps.
+    :param demo_episodes: demonstration episodes. :param demo_noise: std of the Gaussian noise added to the
+        expert's actions while recording (0: none).
+    :param bc_epochs: BC epochs. :param bc_std: action std of the BC policy after pretraining.
+    :param hidden: units of each of the two hidden layers of the student.
+    :param finetune_steps: env steps of fine-tuning per run. :param seeds: fine-tuning seeds per arm.
+    :param eval_every: env steps between evaluations. :param eval_episodes: episodes per evaluation.
+    :param kl_coef: initial coefficient of the KL term. :param kl_decay: its decay per iteration.
+    :param n_envs: parallel envs. :param n_steps: PPO rollout steps per env. :param batch_size: PPO minibatch.
+    :param learning_rate: PPO learning rate. :param seed: base seed.
+    """
 
     task: str = "walker-stand"
     expert: str = "sac"
@@ -394,7 +407,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_flags(parser, Config())
     parser.add_argument("--tiny", action="store_true", help="seconds-long pipeline check (numbers meaningless)")
-    parser.add_argument("--out", type=Path, default=Path("bench-out/kl_finetune"))
+    parser.add_argument("--out", type=Path, default=Path("bench-out/kl_finetune"),
+                        help="output and resume directory (default bench-out/kl_finetune)")
     args = parser.parse_args(argv)
     values = dict(TINY) if args.tiny else {}
     values.update(overrides(args, Config()))

@@ -54,7 +54,7 @@ def main() -> None:
     from benchmarks.timing import machine_description, print_and_save
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--calls", type=int, default=2000, help="timed calls (default 2000)")
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()
     rows = measure(args.calls)

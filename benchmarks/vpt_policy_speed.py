@@ -287,11 +287,12 @@ def measure(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="1x", help="policy preset (1x, 2x, 3x, tiny)")
-    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8], help="batch sizes to time (default 1 8)")
     parser.add_argument("--steps", type=int, default=20, help="timed calls per row")
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=3, help="untimed calls before timing (default 3)")
     parser.add_argument("--no-cache-steps", type=int, default=3, help="timed full-window recomputes")
-    parser.add_argument("--accuracy-steps", type=int, default=20)
+    parser.add_argument("--accuracy-steps", type=int, default=20,
+                        help="steps compared with float32 for the accuracy rows (default 20)")
     parser.add_argument("--compile", action="store_true", help="also time fast+compile")
     parser.add_argument(
         "--reference",

@@ -1,7 +1,9 @@
 """The ``vpt-gym`` command line.
 
 Subcommands register themselves in :data:`COMMANDS`; each is a function ``(argparse.Namespace) -> int``
-with an ``add_arguments(parser)`` companion, so a new command is one small module.
+with an ``add_arguments(parser)`` companion, so a new command is one small module. A user error (a missing
+directory, a file that is not a checkpoint, missing weights: :mod:`vpt_gym.user_errors`) prints one line to
+stderr and exits with status 2; ``vpt-gym --version`` prints the version.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import sys
 from typing import Callable, Sequence
 
 from vpt_gym.registration import ENV_TABLE
+from vpt_gym.user_errors import UsageError, run_command
 
 
 def _envs_add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,6 +20,9 @@ def _envs_add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _envs_run(args: argparse.Namespace) -> int:
+    families = sorted({entry.family for entry in ENV_TABLE})
+    if args.family is not None and args.family not in families:
+        raise UsageError(f"--family {args.family!r:.100}: expected one of {families}")
     for entry in ENV_TABLE:
         if args.family is None or entry.family == args.family:
             limit = entry.max_episode_steps if entry.max_episode_steps is not None else "-"
@@ -84,7 +90,11 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from vpt_gym import __version__
+
     parser = argparse.ArgumentParser(prog="vpt-gym", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (help_text, add_arguments, run) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text)
@@ -95,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args._run(args))
+    return run_command(f"vpt-gym {args.command}", args._run, args)
 
 
 if __name__ == "__main__":

@@ -127,17 +127,15 @@ def _read_video(path: Path) -> Any:
 
 
 def decode_run(args: argparse.Namespace) -> int:
-    """Run ``genrl-decode``; a bad input prints ``genrl-decode: error: ...`` to stderr and returns 2."""
-    import sys
+    """Run ``genrl-decode``; a user error (:mod:`vpt_gym.user_errors`: bad input, missing weights, a file that
+    is not a checkpoint) prints ``genrl-decode: error: ...`` on one line to stderr and returns 2."""
+    from vpt_gym.user_errors import run_command
 
-    from agents.genrl.vlm import MissingWeightsError
+    def command(parsed: argparse.Namespace) -> int:
+        decode(parsed)
+        return 0
 
-    try:
-        decode(args)
-    except (DecodeError, MissingWeightsError) as err:
-        print(f"genrl-decode: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command("genrl-decode", command, args)
 
 
 def decode(args: argparse.Namespace) -> Path:

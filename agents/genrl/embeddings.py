@@ -212,26 +212,52 @@ class EmbeddedEpisodeStore(EpisodeStore):
         return out
 
 
-def main(argv: Optional[list[str]] = None) -> None:
-    """``python -m agents.genrl.embeddings EPISODE_DIR --vlm NAME``: precompute (or resume) a dataset's embeddings."""
-    import argparse
+def _main(args: Any) -> int:
+    from vpt_gym.user_errors import UsageError, is_user_error
 
     from agents.genrl.vlm import load_vlm
 
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("episodes", help="episode directory (EpisodeStore)")
-    parser.add_argument("--vlm", default="random-features", help="VLM name, name:source, or model directory")
-    parser.add_argument("--tag", default=None, help="name of the embedding set (default: <vlm>-d<dim>-k<k>)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--overwrite", action="store_true")
-    args = parser.parse_args(argv)
-    vlm = load_vlm(args.vlm, device=args.device)
+    if not Path(args.episodes).is_dir():
+        raise FileNotFoundError(f"episode directory {str(args.episodes)!r} does not exist (an EpisodeStore "
+                                "directory, e.g. written by agents.genrl.episodes.collect)")
+    store = EpisodeStore(args.episodes)
+    if len(store) == 0:
+        raise FileNotFoundError(f"no episodes in {str(args.episodes)!r}: it holds no EpisodeStore episode files")
+    try:
+        vlm = load_vlm(args.vlm, device=args.device)
+    except ValueError as err:  # an unknown name or a bad source: the message lists the known ones
+        if is_user_error(err):
+            raise
+        raise UsageError(f"--vlm {args.vlm!r:.200}: {err}") from err
     if vlm.is_stand_in:
         print(f"note: {vlm.name} is an offline stand-in, not a pretrained VLM; label results accordingly")
-    tag = precompute_embeddings(EpisodeStore(args.episodes), vlm, args.tag, args.batch_size, args.overwrite)
+    tag = precompute_embeddings(store, vlm, args.tag, args.batch_size, args.overwrite)
     print(f"embeddings: {embeddings_dir(args.episodes, tag)} (tag {tag!r})")
+    return 0
+
+
+def build_parser() -> Any:
+    """The parser of ``python -m agents.genrl.embeddings``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m agents.genrl.embeddings", description=main.__doc__)
+    parser.add_argument("episodes", help="episode directory (EpisodeStore)")
+    parser.add_argument("--vlm", default="random-features",
+                        help="VLM name (clip, siglip, xclip, random-features), name:source, or model directory "
+                             "(default random-features, an offline stand-in)")
+    parser.add_argument("--tag", default=None, help="name of the embedding set (default: <vlm>-d<dim>-k<k>)")
+    parser.add_argument("--batch-size", type=int, default=64, help="windows per VLM call (default 64)")
+    parser.add_argument("--device", default="cpu", help="torch device of the VLM (default cpu)")
+    parser.add_argument("--overwrite", action="store_true", help="recompute every episode's embeddings")
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """``python -m agents.genrl.embeddings EPISODE_DIR --vlm NAME``: precompute (or resume) a dataset's embeddings."""
+    from vpt_gym.user_errors import run_command
+
+    return run_command("python -m agents.genrl.embeddings", _main, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -249,31 +249,47 @@ def train(args: Args) -> dict[str, float]:
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from vpt_gym.field_docs import field_help
+
+    parser = argparse.ArgumentParser(prog="python -m agents.genrl.train_world_model",
+                                     description=__doc__.splitlines()[0])
     defaults = Args(data_dir="")
-    parser.add_argument("--data-dir", required=True)
+    docs = field_help(Args)
+    parser.add_argument("--data-dir", required=True, help=docs["data_dir"])
     for name, value in asdict(defaults).items():
         if name == "data_dir":
             continue
         flag = "--" + name.replace("_", "-")
+        text = docs[name].rstrip(".") + " (default %(default)s)"
         if isinstance(value, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value, help=docs[name])
         elif name == "mmap_dir":
-            parser.add_argument(flag, default=value)
+            parser.add_argument(flag, default=value, help=text)
         elif name == "embeddings":
             parser.add_argument(flag, default=value, metavar="TAG",
                                 help="train the connector from the precomputed set <data-dir>/.embeddings/TAG "
                                      "(implies --train-connector)")
         elif name == "threads":
-            parser.add_argument(flag, type=int, default=value)
+            parser.add_argument(flag, type=int, default=value, help=text)
         else:
-            parser.add_argument(flag, type=type(value), default=value)
+            parser.add_argument(flag, type=type(value), default=value, help=text)
     return Args(**vars(parser.parse_args(argv)))
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    train(parse_args(argv))
+def _main(args: Args) -> int:
+    if not Path(args.data_dir).is_dir():
+        raise FileNotFoundError(f"--data-dir {str(args.data_dir)!r} does not exist (an episode store directory, "
+                                "e.g. written by agents.genrl.episodes.collect)")
+    train(args)
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m agents.genrl.train_world_model --data-dir DIR ...``; a user error prints one line and exits 2."""
+    from vpt_gym.user_errors import run_command
+
+    return run_command("python -m agents.genrl.train_world_model", _main, parse_args(argv))
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

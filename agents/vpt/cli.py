@@ -2,7 +2,8 @@
 
 Two entry points per top-level command, as :mod:`vpt_gym.cli` expects: :func:`idm_add_arguments` /
 :func:`idm_run` and :func:`bc_add_arguments` / :func:`bc_run`. Torch and the training code are imported
-only when a command runs.
+only when a command runs. A user error (missing directory, a file that is not a checkpoint, ``--stride``
+above ``--window``) raises one of :mod:`vpt_gym.user_errors`' types, which ``vpt-gym`` prints as one line.
 
 Example (the whole method on contractor-format data)::
 
@@ -17,6 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 from typing import Any
+
+from vpt_gym.user_errors import UsageError
 
 __all__ = ["idm_add_arguments", "idm_run", "bc_add_arguments", "bc_run"]
 
@@ -45,9 +48,9 @@ def _common_training_arguments(p: argparse.ArgumentParser, lr: float, weight_dec
     p.add_argument("--lr", type=float, default=lr, help=f"AdamW learning rate (default {lr})")
     p.add_argument("--weight-decay", type=float, default=weight_decay, help=f"AdamW weight decay (default {weight_decay})")
     p.add_argument("--max-grad-norm", type=float, default=5.0, help="gradient clipping (default 5.0)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the data order and of a fresh network's initialisation (default 0)")
     p.add_argument("--checkpoint-every", type=int, default=500, help="updates between checkpoints (0: at the end)")
-    p.add_argument("--keep-checkpoints", type=_positive, default=2)
+    p.add_argument("--keep-checkpoints", type=_positive, default=2, help="checkpoints kept on disk (default 2)")
     p.add_argument("--log-every", type=_positive, default=log_every, help=f"updates between log lines (default {log_every})")
     p.add_argument("--log-formats", type=_formats, default=("stdout", "csv"),
                    help="comma-separated SB3 logger formats: stdout,csv,log,json,tensorboard (default stdout,csv)")
@@ -84,19 +87,20 @@ def idm_add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--idm", required=True, help="IDM checkpoint directory, official files or released name")
     p.add_argument("--window", type=_positive, default=None, help="frames per window (default: 128)")
     p.add_argument("--fast", action="store_true", help="bfloat16 / chunked inference")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
 
     p = sub.add_parser("label", help="pseudo-label every video of a directory (resumable)")
     p.add_argument("videos", help="directory of .mp4 videos")
     p.add_argument("--idm", required=True, help="IDM checkpoint directory, official files or released name")
     p.add_argument("--out", default=None, help="where the .jsonl labels go (default: beside the videos)")
     p.add_argument("--window", type=_positive, default=128, help="frames per window (default 128)")
-    p.add_argument("--stride", type=_positive, default=64, help="frames between windows (default 64)")
+    p.add_argument("--stride", type=_positive, default=None,
+                   help="frames between windows, at most --window (default: half the window, 64 for 128)")
     p.add_argument("--fast", action="store_true", help="bfloat16 / chunked inference (see benchmarks.idm_labelling_speed)")
     p.add_argument("--overwrite", action="store_true", help="relabel videos that already have labels")
     p.add_argument("--backend", choices=("local", "ray"), default="local", help="one Ray task per video with ray")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _crafter_or(kind: str, preset: str) -> str | dict[str, Any]:
@@ -139,8 +143,7 @@ def idm_run(args: argparse.Namespace) -> int:
         labeller = IDMLabeller(args.idm, device=args.device, fast=args.fast)
         pairs, _ = find_pairs(args.data)
         if not pairs:
-            print(f"no contractor pairs (.mp4 + .jsonl) in {args.data}")
-            return 2
+            raise FileNotFoundError(f"no contractor pairs (.mp4 + .jsonl) in {args.data}")
         problems: list = []
         metrics = evaluate_idm(labeller, pairs, args.window or 128, problems=problems)
         for pair, reason in problems:
@@ -150,6 +153,9 @@ def idm_run(args: argparse.Namespace) -> int:
     from agents.vpt.idm_training import IDMLabeller
     from agents.vpt.labelling import label_directory
 
+    if args.stride is not None and args.stride > args.window:
+        raise UsageError(f"--stride ({args.stride}) must not exceed --window ({args.window}), or frames would go "
+                         "unlabelled; leave --stride out to use half the window")
     labeller = IDMLabeller(args.idm, device=args.device, fast=args.fast)
     report = label_directory(
         args.videos, labeller, args.out, window=args.window, stride=args.stride, resolution=labeller.resolution,

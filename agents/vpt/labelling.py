@@ -1,7 +1,7 @@
 """Pseudo-labelling videos with an inverse dynamics model, as VPT does (spec vpt.md 5.3).
 
 The IDM is non-causal over a window of 128 frames. A video of any length is cut into windows of
-``window`` frames every ``stride`` frames (128 and 64), and each frame takes its label from the window
+``window`` frames every ``stride`` frames (128 and 64; the stride defaults to ``window // 2``), and each frame takes its label from the window
 in which it is the most central, so every frame gets exactly one label: frames 32..95 of every interior
 window, plus the first frames from the first window and the last frames from the last one
 (:func:`label_assignment`). The last window is aligned to the end of the video (its start is
@@ -50,6 +50,7 @@ __all__ = [
     "WindowAssignment",
     "Labeller",
     "label_assignment",
+    "default_stride",
     "labels_to_env_actions",
     "label_frames",
     "label_video",
@@ -71,6 +72,15 @@ class WindowAssignment(NamedTuple):
     keep_to: int
 
 
+def default_stride(window: int, stride: int | None = None) -> int:
+    """``stride`` if given, else half the window (VPT's 64 for its 128-frame windows; at least 1)."""
+    if stride is not None:
+        return stride
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
+        raise ValueError(f"window must be a positive integer; got {window!r}")
+    return max(1, int(window) // 2)
+
+
 def _check_sizes(window: int, stride: int) -> None:
     for name, value in (("window", window), ("stride", stride)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -79,7 +89,7 @@ def _check_sizes(window: int, stride: int) -> None:
         raise ValueError(f"stride ({stride}) must not exceed window ({window}), or frames would go unlabelled")
 
 
-def label_assignment(n_frames: int, window: int = 128, stride: int = 64) -> list[WindowAssignment]:
+def label_assignment(n_frames: int, window: int = 128, stride: int | None = None) -> list[WindowAssignment]:
     """Which window labels which frames, for a video of ``n_frames`` frames.
 
     Windows start at ``0, stride, 2*stride, ...`` while they end before the video does, plus a last window
@@ -90,9 +100,10 @@ def label_assignment(n_frames: int, window: int = 128, stride: int = 64) -> list
 
     :param n_frames: number of frames (0 gives no windows).
     :param window: frames per IDM window.
-    :param stride: frames between window starts (``<= window``).
+    :param stride: frames between window starts (``<= window``; default ``window // 2``).
     :return: the windows in order, their keep ranges tiling ``[0, n_frames)``.
     """
+    stride = default_stride(window, stride)
     _check_sizes(window, stride)
     if isinstance(n_frames, bool) or not isinstance(n_frames, (int, np.integer)) or n_frames < 0:
         raise ValueError(f"n_frames must be a non-negative integer; got {n_frames!r}")
@@ -147,7 +158,7 @@ def labels_to_env_actions(labels: Any, n_frames: int) -> list[dict[str, Any]]:
 
 
 def label_frames(
-    chunks: Iterable[np.ndarray], labeller: Labeller, window: int = 128, stride: int = 64
+    chunks: Iterable[np.ndarray], labeller: Labeller, window: int = 128, stride: int | None = None
 ) -> list[dict[str, Any]]:
     """Label a stream of frame chunks, holding at most ``window + stride`` frames at a time.
 
@@ -158,9 +169,10 @@ def label_frames(
         :func:`agents.vpt.contractor.iter_video_chunks`).
     :param labeller: see :data:`Labeller`; it is called once per window of :func:`label_assignment`.
     :param window: frames per window.
-    :param stride: frames between window starts.
+    :param stride: frames between window starts (default ``window // 2``).
     :return: one env action dict per frame.
     """
+    stride = default_stride(window, stride)
     _check_sizes(window, stride)
     buffer: list[np.ndarray] = []  # frames offset .. offset + len(buffer) - 1
     offset = n = next_start = 0
@@ -198,7 +210,7 @@ def label_video(
     out_jsonl: str | os.PathLike,
     *,
     window: int = 128,
-    stride: int = 64,
+    stride: int | None = None,
     resolution: int = 128,
     chunk_size: int = 64,
     action_codec: str = "minecraft",
@@ -211,7 +223,7 @@ def label_video(
     :param labeller: see :data:`Labeller`.
     :param out_jsonl: the label file to write.
     :param window: frames per window.
-    :param stride: frames between window starts.
+    :param stride: frames between window starts (default ``window // 2``).
     :param resolution: side of the frames given to the labeller.
     :param chunk_size: frames decoded at a time.
     :param action_codec: how the labels are written (:mod:`agents.vpt.action_codecs`).
@@ -269,7 +281,7 @@ def label_directory(
     out_root: str | os.PathLike | None = None,
     *,
     window: int = 128,
-    stride: int = 64,
+    stride: int | None = None,
     resolution: int = 128,
     chunk_size: int = 64,
     overwrite: bool = False,
@@ -287,7 +299,7 @@ def label_directory(
     :param out_root: where label files go (same relative paths, ``.jsonl``); default ``video_root``, so
         every video and its labels form a contractor pair.
     :param window: frames per window.
-    :param stride: frames between window starts.
+    :param stride: frames between window starts (default ``window // 2``).
     :param resolution: side of the frames given to the labeller.
     :param chunk_size: frames decoded at a time.
     :param overwrite: relabel videos whose label file exists (default: skip them; resuming a job).
@@ -307,6 +319,7 @@ def label_directory(
     from agents.vpt.action_codecs import get_codec
 
     get_codec(action_codec)  # an unknown codec is the caller's error, not one failure per video
+    stride = default_stride(window, stride)
     _check_sizes(window, stride)
     video_root = Path(video_root)
     if not video_root.is_dir():

@@ -37,3 +37,30 @@ def test_only_given_flags_are_overrides_and_are_parsed_with_the_fields_types():
 def test_a_wrongly_typed_value_is_refused_by_argparse():
     with pytest.raises(SystemExit):
         parse(["--steps", "many"])
+
+
+@dataclass
+class Documented:
+    """:param steps: updates. :param progress: show a progress bar."""
+
+    steps: int = 100
+    progress: bool = True
+
+
+def test_each_flag_gets_its_fields_doc_and_preset_value_as_help():
+    parser = argparse.ArgumentParser()
+    add_flags(parser, Documented())
+    helps = {a.dest: a.help for a in parser._actions}
+    assert helps["steps"] == "updates (default 100)"
+    assert helps["progress"] == "show a progress bar (default True)"
+    assert "updates (default 100)" in parser.format_help()  # formats (no stray % in the text)
+
+
+def test_the_benchmarks_dataclass_flags_all_have_help():
+    from benchmarks.genrl_end_to_end import Args
+    from benchmarks.kl_finetune import Config
+
+    for settings in (Args(), Config()):
+        parser = argparse.ArgumentParser()
+        add_flags(parser, settings)
+        assert all(a.help for a in parser._actions), type(settings)

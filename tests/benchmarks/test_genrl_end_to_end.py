@@ -211,3 +211,31 @@ def test_prompt_reward_check_scores_every_policy_and_keeps_task_reward(tmp_path)
         task.append(t)
     assert out["left"]["prompt_reward_per_step"] == pytest.approx(np.mean(means), abs=1e-6)
     assert out["left"]["task_return"] == pytest.approx(np.mean(task), abs=1e-6)
+
+
+def test_the_preset_variable_gives_the_tiny_settings_in_the_usual_run_directory(monkeypatch):
+    """The README runs its GenRL examples after ``GENRL_END_TO_END_PRESET=tiny python -m benchmarks.genrl_end_to_end``."""
+    from benchmarks.genrl_end_to_end import PRESET_ENV, parse_args
+
+    monkeypatch.setenv(PRESET_ENV, "tiny")
+    args = parse_args([])
+    assert args == Args.tiny(run_dir=Args.run_dir) and args.run_dir == "runs/genrl_end_to_end"
+    assert parse_args(["--wm-steps", "7"]).wm_steps == 7  # flags still override the preset
+    assert parse_args(["--tiny"]).run_dir == "runs/genrl_end_to_end_tiny"
+    monkeypatch.setenv(PRESET_ENV, "huge")
+    with pytest.raises(SystemExit):
+        parse_args([])
+
+
+def test_a_run_directory_refuses_other_settings(tmp_path, capsys):
+    """A tiny run must not be resumed as a full one (its data and models would be mixed into the results)."""
+    from benchmarks.genrl_end_to_end import RESUMABLE_CHANGES, main
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    tiny = {k: v for k, v in vars(Args.tiny()).items() if k not in RESUMABLE_CHANGES}
+    (run_dir / "settings.json").write_text(json.dumps(tiny))
+    assert main(["--run-dir", str(run_dir), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "wm_batch 4 -> 16" in err and "--run-dir" in err
+    assert sorted(p.name for p in run_dir.iterdir()) == ["settings.json"]  # nothing was run

@@ -202,5 +202,8 @@ def test_cli_passes_checkpoints_vlm_and_settings_to_the_agents(tmp_path, capsys)
           "--genrl-checkpoint", f"walker={ckpt}", "--vlm", "random-features"])
     skipped = json.loads((tmp_path / "o" / "results.json").read_text())["skipped_cells"][f"{WALKER}|genrl"]
     assert "'random-features' has no text tower" in skipped
-    with pytest.raises(ValueError, match="unknown agent"):
-        main(["--suite", "genrl-dmc", "--set", "gnerl.steps=3", "--out", str(tmp_path / "p")])
+    capsys.readouterr()
+    # a user error: one line on stderr, status 2 (issue #15)
+    assert main(["--suite", "genrl-dmc", "--set", "gnerl.steps=3", "--out", str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown agent" in err and err.startswith("python -m benchmarks: error: ") and err.count("\n") == 1

@@ -108,5 +108,20 @@ def test_bad_arguments_are_rejected_by_the_parser(argv: list[str], message: str,
 def test_defaults_match_the_reference_hyper_parameters() -> None:
     args = _parser().parse_args(["bc", "train", "d", "o"])
     assert (args.lr, args.weight_decay, args.max_grad_norm, args.batch_size, args.epochs) == (0.000181, 0.039428, 5.0, 8, 2)
+    from agents.vpt.labelling import default_stride
+
     args = _parser().parse_args(["idm", "label", "v", "--idm", "m"])
-    assert (args.window, args.stride) == (128, 64)
+    assert (args.window, default_stride(args.window, args.stride)) == (128, 64)  # VPT's 128/64
+    args = _parser().parse_args(["idm", "label", "v", "--idm", "m", "--window", "32"])
+    assert default_stride(args.window, args.stride) == 16  # the stride follows the window (issue #15)
+
+
+def test_label_with_only_a_window_uses_half_of_it_as_stride(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Issue #15: ``vpt-gym idm label VIDEOS --idm OUT/final --window 32`` failed (stride 64 > window 32)."""
+    write_synthetic_dataset(tmp_path / "videos", 1, 20, seed=6)
+    from agents.vpt.io import save_pretrained
+
+    save_pretrained(IDMNetwork("tiny"), tmp_path / "idm")
+    assert _main(["idm", "label", str(tmp_path / "videos"), "--idm", str(tmp_path / "idm"), "--out",
+                  str(tmp_path / "l"), "--window", "8", "--no-progress"]) == 0  # fmt: skip
+    assert "labelled 1 videos (20 frames)" in capsys.readouterr().out

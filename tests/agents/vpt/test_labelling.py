@@ -291,3 +291,16 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("window", [128, 32, 8, 3, 1])
+def test_the_stride_defaults_to_half_the_window(window):
+    """Issue #15: ``--window 32`` alone failed with "stride (64) must not exceed window (32)"."""
+    from agents.vpt.labelling import default_stride
+
+    stride = max(1, window // 2)
+    assert default_stride(window) == stride and default_stride(window, 1) == 1
+    assert label_assignment(300, window) == label_assignment(300, window, stride)
+    calls: list = []
+    labels = label_frames([np.zeros((70, 2, 2, 3), np.uint8)], position_labeller(calls), window)
+    assert len(labels) == 70 and len(calls) == len(label_assignment(70, window, stride))
