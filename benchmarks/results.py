@@ -59,6 +59,15 @@ def cell_key(identity: Mapping[str, Any]) -> str:
     return f"{identity['env_id']}|{identity['agent']}|seed={identity['seed']}|episodes={identity['episodes']}|{digest}"
 
 
+def training_dir_name(identity: Mapping[str, Any]) -> str:
+    """``"seed<seed>-<hash>"``: the folder of what a trained agent learns for a cell, keyed by the cell's identity
+    less its number of evaluation episodes (more episodes reuse the training; another seed, setting, input or
+    version trains afresh)."""
+    rest = {k: v for k, v in identity.items() if k != "episodes"}
+    digest = hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:10]
+    return f"seed{identity['seed']}-{digest}"
+
+
 def describe_change(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> str:
     """What differs between a stored cell's identity and the requested one, e.g. ``"seed 0 -> 1"``."""
     if not old:

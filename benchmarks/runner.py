@@ -38,6 +38,7 @@ from benchmarks.results import (
     jsonable,
     perf_key,
     pipeline_key,
+    training_dir_name,
 )
 from benchmarks.run_log import log_to_file
 from benchmarks.suites import Suite, env_kwargs_for, env_maker_for
@@ -202,7 +203,8 @@ def run_suite(
     settings is computed afresh for these, with a message, and the old one stays in the file but is not shown.
     A cell whose agent cannot run here (no checkpoint or weights given, see
     :class:`~benchmarks.agents.AgentUnavailable`) is skipped with its message, and tried again by the next run.
-    Trained agents cache their training under ``out_dir/agents/<agent>/<task>/``; pipelines run in
+    Trained agents cache their training under ``out_dir/agents/<agent>/<task>/seed<seed>-<hash>/`` (the cell's
+    ``agent_dir``; :func:`~benchmarks.results.training_dir_name`); pipelines run in
     ``out_dir/<pipeline>/seed<seed>-<size>/``. Library warnings go to ``out_dir/bench.log``.
 
     :param episodes: episodes per cell (default: the suite's); must be >= 1.
@@ -281,8 +283,9 @@ def run_suite(
             bar.set_postfix_str(f"{env_id.split('/')[-1]} {agent}")
             short = env_id.split("/")[-1]
             video = out / "videos" / f"{short}__{agent}__seed{seed}.gif" if videos else None
+            agent_dir = Path("agents") / agent / short / training_dir_name(identity)
             context = AgentContext(env_id=env_id, env_kwargs=env_kwargs, options=options, settings=settings,
-                                   work_dir=out / "agents" / agent / short, env_maker=env_maker)
+                                   work_dir=out / agent_dir, env_maker=env_maker)
             try:
                 check_agent(agent, context)  # before any env is built: cheap skips
                 cell = evaluate(env_id, agent, n_episodes, seed, workers, env_kwargs, video, context=context)
@@ -296,6 +299,7 @@ def run_suite(
                 continue
             cell["identity"] = identity
             cell["seed"] = seed
+            cell["agent_dir"] = agent_dir.as_posix()
             results.put_cell(key, cell)
             bar.update(1)
         seconds["cells"] = time.perf_counter() - t0
