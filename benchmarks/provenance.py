@@ -80,8 +80,11 @@ def git_commit(path: str | Path | None = None) -> str | None:
 
 
 def command_line(argv: Sequence[str] | None = None) -> str:
-    """``argv`` (default ``sys.argv``) as a shell command line, the program by its base name."""
-    args = list(sys.argv if argv is None else argv)
+    """``argv`` (default: this process's command line, ``python -m benchmarks ...`` as typed) as a shell command
+    line, the program by its base name."""
+    if argv is None:
+        argv = sys.orig_argv if Path(sys.argv[0]).name == "__main__.py" else sys.argv
+    args = list(argv)
     if args:
         args[0] = Path(args[0]).name
     return shlex.join(args)

@@ -154,8 +154,11 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     write_atomic(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
 
 
-def _stage(run_dir: Path, name: str, fn: Callable[[], dict[str, Any]], stages: StageProgress) -> dict[str, Any]:
-    """Run ``fn`` unless ``stages/<name>.json`` exists; record its result and wall time there."""
+def _stage(run_dir: Path, name: str, fn: Callable[[], dict[str, Any]],
+           stages: StageProgress | None = None) -> dict[str, Any]:
+    """Run ``fn`` unless ``stages/<name>.json`` exists; record its result and wall time there (and advance the
+    pipeline's stage bar, ``stages``, when given)."""
+    stages = stages or StageProgress(name, [name], enabled=False)
     marker = run_dir / "stages" / f"{name}.json"
     if marker.is_file():
         tqdm.write(f"[vpt-crafter] {name}: done before, skipped ({marker})")
