@@ -252,7 +252,8 @@ def _pipeline_sections(pipelines: Mapping[str, Mapping[str, Any]]) -> list[str]:
         title = f"{result.get('name')} (seed {result.get('seed')}, {result.get('size')} size)"
         lines += ["", f"## Pipeline: {title}", ""] + list(result["table"])
         links = [p for p in result.get("plots", []) if f"]({p})" not in "\n".join(result["table"])]
-        lines += [f"![{Path(p).stem}]({p})" for p in links]
+        for p in links:
+            lines += ["", f"![{Path(p).stem}]({p})"]
     return lines
 
 

@@ -63,7 +63,8 @@ def genrl_pipeline_flags(results: Mapping[str, Any]) -> list[str]:
         spread = max(values.values()) - min(values.values())
         if spread < SATURATION_SPREAD:
             shown = ", ".join(f"{k} {v:.5f}" for k, v in values.items())
-            flags.append(f"Prompt reward saturated: it spans only {spread:.2g} across the policies ({shown}; flagged "
+            span = "is the same for every policy" if spread == 0 else f"spans only {spread:.2g} across the policies"
+            flags.append(f"Prompt reward saturated: it {span} ({shown}; flagged when the spread is "
                          f"below {SATURATION_SPREAD:g}), so it does not tell them apart and cannot have guided "
                          "behaviour learning.")
     return flags

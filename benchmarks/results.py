@@ -189,8 +189,8 @@ class ResultsFile:
         """The entries of ``section`` this run selected (``meta[meta_field]``); all of them when it names none."""
         keys = self.meta.get(meta_field)
         entries = self.data[section]
-        if keys is None:
-            return dict(entries)
+        if keys is None:  # a file written without a run's selection: everything in the current format
+            return {k: v for k, v in entries.items() if isinstance(v, dict)}
         return {k: entries[k] for k in keys if k in entries}
 
     def shown_cells(self) -> dict[str, dict[str, Any]]:

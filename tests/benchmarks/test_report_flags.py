@@ -72,7 +72,7 @@ def test_genrl_pipeline_table_shows_n_ranges_flags_and_links_the_prompt(tmp_path
     assert "](genrl_end_to_end/seed4-quick/prompt.gif)" in text
     assert "| GenRL data-free (video prompt) | 2 | 50.0 (range 40.0 to 60.0) | 0.010 | 0.99985 |" in text
     assert "±" not in text
-    assert "- Too small to learn" in text and "- Prompt reward saturated" in text
+    assert "- Too small to learn" in text and "- Prompt reward saturated: it is the same for every policy" in text
     assert len(result["flags"]) == 2
 
 
