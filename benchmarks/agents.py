@@ -113,12 +113,15 @@ class AgentSpec:
         :class:`AgentUnavailable` when the agent cannot run (called before the cell's envs are made).
     :param trains: whether the agent trains per task (the report then plots learning curves).
     :param settings: the setting names it accepts (suite ``agent_settings``, ``--set``).
+    :param inputs: the :class:`AgentOptions` fields it reads (part of its cells' identity, see
+        :func:`agent_inputs`).
     """
 
     build: Callable[[gym.vector.VectorEnv, int, AgentContext], EvalAgent]
     check: Optional[Callable[[AgentContext], None]] = None
     trains: bool = False
     settings: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
 
 
 def _genrl_build(envs: gym.vector.VectorEnv, seed: int, context: AgentContext) -> EvalAgent:
@@ -160,11 +163,13 @@ def _vpt_check(context: AgentContext) -> None:
 AGENTS: dict[str, AgentSpec] = {
     "random": AgentSpec(RandomAgent),
     "genrl": AgentSpec(_genrl_build, _genrl_check, trains=True,
-                       settings=("steps", "config", "batch_size", "batch_length", "checkpoint_every")),
+                       settings=("steps", "config", "batch_size", "batch_length", "checkpoint_every"),
+                       inputs=("genrl_checkpoints", "vlm")),
     "vlm-ppo": AgentSpec(_vlm_ppo_build, _vlm_ppo_check, trains=True,
                          settings=("timesteps", "algo", "policy", "k", "prompt", "n_steps", "batch_size",
-                                   "learning_rate", "n_epochs", "buffer_size", "learning_starts")),
-    "vpt": AgentSpec(_vpt_build, _vpt_check, settings=("dtype",)),
+                                   "learning_rate", "n_epochs", "buffer_size", "learning_starts"),
+                         inputs=("vlm",)),
+    "vpt": AgentSpec(_vpt_build, _vpt_check, settings=("dtype",), inputs=("vpt_model",)),
 }
 
 
@@ -187,6 +192,11 @@ def make_agent(name: str, envs: gym.vector.VectorEnv, seed: int, context: Option
     if context is None:
         context = AgentContext(env_id=getattr(envs.spec, "id", "") or "")
     return spec.build(envs, seed, context)
+
+
+def agent_inputs(name: str, options: AgentOptions) -> dict[str, Any]:
+    """The user inputs agent ``name`` reads from ``options`` (checkpoints, VLM, VPT model), by field name."""
+    return {field_name: getattr(options, field_name) for field_name in get_agent_spec(name).inputs}
 
 
 def merged_settings(suite_settings: Mapping[str, Mapping[str, Any]], options: AgentOptions, agent: str) -> dict[str, Any]:

@@ -4,9 +4,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from typing import Any, Sequence
 
 from vpt_gym.user_errors import UsageError, run_command
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (``--episodes 0`` or ``-1`` is an error naming what is expected)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer (at least 1), got {value}")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list", action="store_true", help="list the suites and exit")
     parser.add_argument("--agent", action="append", dest="agents", help="only this agent (repeatable)")
     parser.add_argument("--tasks", nargs="+", help="only these env ids")
-    parser.add_argument("--episodes", type=int, help="episodes per (task, agent) cell")
+    parser.add_argument("--episodes", type=positive_int, help="episodes per (task, agent) cell")
     parser.add_argument("--seed", type=int, default=0, help="base seed of the episodes (default 0)")
     parser.add_argument("--workers", type=int, default=1, help="subprocesses per vector env (default 1)")
     parser.add_argument("--out", default="bench-out/{suite}", help="output directory (resumes if it exists)")
@@ -86,11 +98,15 @@ def run(args: argparse.Namespace) -> int:
     options = AgentOptions(genrl_checkpoints=parse_checkpoints(args.genrl_checkpoint), vlm=args.vlm,
                            vpt_model=args.vpt_model, settings=settings, progress=True)
     out = args.out.format(suite=suite.name)
-    run_suite(
+    results = run_suite(
         suite, out, tasks=args.tasks, agents=args.agents, episodes=args.episodes, seed=args.seed,
         workers=args.workers, quick_perf=not args.full_perf, videos=not args.no_videos, options=options,
     )
     print(f"report: {os.path.join(out, 'results.md')}")
+    if results.nothing_evaluated():
+        print(f"vpt-gym bench: nothing was evaluated: every cell and pipeline of suite {suite.name!r} was skipped "
+              "(the reasons are above and in the report)", file=sys.stderr)
+        return 1
     return 0
 
 

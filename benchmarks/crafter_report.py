@@ -28,8 +28,7 @@ import numbers
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
-
+from benchmarks.intervals import estimate, format_estimate
 from benchmarks.published import CRAFTER_SCORES, CRAFTER_SOURCE
 
 #: Crafter's diamond path, the analogue of VPT's log -> diamond items.
@@ -125,9 +124,7 @@ def crafter_tables(results: Mapping[str, Any], plot: str | None = None) -> list[
     ]
     for name in names:
         a = agents[name]
-        rets = np.asarray(a["returns"], dtype=np.float64)
-        se = float(rets.std(ddof=1) / math.sqrt(rets.size)) if rets.size > 1 else 0.0
-        ret = f"{rets.mean():.2f} ± {se:.2f}" if rets.size else "–"
+        ret = format_estimate(estimate([a["returns"]]), digits=2) if len(a["returns"]) else "–"
         rates = " | ".join(_pct(float(a["achievements"].get(t, 0.0))) for t in TECH_TREE)
         counterpart = PUBLISHED_COUNTERPART.get(name)
         published = f"{CRAFTER_SCORES[counterpart]} ({counterpart})" if counterpart in CRAFTER_SCORES else "–"

@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -49,6 +48,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from benchmarks.dataclass_flags import add_flags, overrides
+from benchmarks.stage_progress import StageProgress
 
 POSES = ("stand", "lying_down")
 EXPLORATIONS = ("held", "uniform")
@@ -58,6 +58,7 @@ PRESET_ENV = "GENRL_END_TO_END_PRESET"
 #: settings a run directory may be resumed under with another value (more of a stage, or evaluation only)
 RESUMABLE_CHANGES = frozenset({"run_dir", "progress", "threads", "episodes", "wm_steps", "behaviour_steps",
                                "eval_task", "eval_episodes", "check_episodes"})
+STAGES = ("data", "embed", "world_model", "prompt", "behaviour", "eval", "prompt_reward_check")
 
 
 @dataclass
@@ -324,7 +325,6 @@ def run(args: Args, vlm: Any = None, env_factory: Optional[Callable[[], Any]] = 
         text = json.dumps(settings, indent=1, sort_keys=True)
         write_atomic(settings_file, lambda tmp: tmp.write_text(text))
     task = args.eval_task or POSE_TASK.get(args.pose, "walker_stand")
-    timings: dict[str, float] = {}
     if vlm is None:
         from agents.genrl.vlm import load_vlm  # the VLM registry
 
@@ -333,62 +333,66 @@ def run(args: Args, vlm: Any = None, env_factory: Optional[Callable[[], Any]] = 
     if getattr(vlm, "is_stand_in", False):
         vlm_label += " (offline stand-in: random features, not a pretrained VLM)"
 
-    t0 = time.perf_counter()
-    store = EpisodeStore(run_dir / "data")
-    if len(store) < args.episodes:
-        if env_factory is None:
-            from vpt_gym.envs.dmc import make
+    stages = StageProgress("genrl_end_to_end", STAGES, enabled=args.progress)
+    try:
+        with stages.stage("data"):
+            store = EpisodeStore(run_dir / "data")
+            if len(store) < args.episodes:
+                if env_factory is None:
+                    from vpt_gym.envs.dmc import make
 
-            env = make("walker", args.data_task, seed=args.seed, render_quality="fast")
+                    env = make("walker", args.data_task, seed=args.seed, render_quality="fast")
+                else:
+                    env = env_factory()
+                explore = exploration_policy(args.exploration, env.action_space, args.max_hold, args.seed + len(store))
+                collect(env, explore, args.episodes - len(store), store, seed=args.seed + len(store),
+                        progress=args.progress)
+                env.close()
+
+        with stages.stage("embed"):
+            embed_episodes(store, vlm, progress=args.progress)
+
+        with stages.stage("world_model"):
+            ckpt = train_stage(run_dir / "data", run_dir / "world_model", args)
+        model = MFWM.from_checkpoint(ckpt, vlm)
+
+        with stages.stage("prompt"):
+            prompt_path = run_dir / "prompt.gif"
+            if not prompt_path.exists():
+                clip = prompt_clip if prompt_clip is not None else render_pose_clip(args.pose, seed=args.seed)
+                write_video(clip, prompt_path)
+
+        with stages.stage("behaviour"):
+            lr = {} if args.behaviour_lr is None else {"actor_lr": args.behaviour_lr, "critic_lr": args.behaviour_lr}
+            config = BehaviourConfig.small(batch_size=args.behaviour_batch, batch_length=args.behaviour_length, **lr)
+            policy = learn_behaviour(model, str(prompt_path), steps=args.behaviour_steps, config=config,
+                                     run_dir=run_dir / "behaviour", seed=args.seed, progress=args.progress)
+
+        with stages.stage("eval"):
+            env_id = eval_env if eval_env is not None else f"vpt_gym/{task.replace('_', '-', 1)}-v0"
+            kwargs = {} if eval_env is not None else {"render_quality": "fast"}
+            ours = evaluate_behaviour(policy, model, env_id, args.eval_episodes, seed=10_000 + args.seed, task=task,
+                                      progress=args.progress, **kwargs)
+            rnd = evaluate_random(env_id, args.eval_episodes, seed=10_000 + args.seed, task=task, **kwargs)
+            zero = evaluate_constant(env_id, args.eval_episodes, seed=10_000 + args.seed, task=task, **kwargs)
+
+        check = None
+        if args.check_episodes > 0:
+            with stages.stage("prompt_reward_check"):
+                from agents.genrl.behaviour import _make_env
+
+                space = _make_env(env_id, **kwargs).action_space
+                space.seed(args.seed)
+                zeros = np.zeros(space.shape, np.float32)
+                check = prompt_reward_check(model, str(prompt_path), lambda: _make_env(env_id, **kwargs),
+                                            {"genrl": policy, "random": lambda o: space.sample(),
+                                             "zero_action": lambda o: zeros},
+                                            args.check_episodes, seed=10_000 + args.seed)
         else:
-            env = env_factory()
-        explore = exploration_policy(args.exploration, env.action_space, args.max_hold, args.seed + len(store))
-        collect(env, explore, args.episodes - len(store), store, seed=args.seed + len(store), progress=args.progress)
-        env.close()
-    timings["data"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    embed_episodes(store, vlm, progress=args.progress)
-    timings["embed"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    ckpt = train_stage(run_dir / "data", run_dir / "world_model", args)
-    timings["world_model"] = time.perf_counter() - t0
-    model = MFWM.from_checkpoint(ckpt, vlm)
-
-    prompt_path = run_dir / "prompt.gif"
-    if not prompt_path.exists():
-        clip = prompt_clip if prompt_clip is not None else render_pose_clip(args.pose, seed=args.seed)
-        write_video(clip, prompt_path)
-
-    t0 = time.perf_counter()
-    lr = {} if args.behaviour_lr is None else {"actor_lr": args.behaviour_lr, "critic_lr": args.behaviour_lr}
-    config = BehaviourConfig.small(batch_size=args.behaviour_batch, batch_length=args.behaviour_length, **lr)
-    policy = learn_behaviour(model, str(prompt_path), steps=args.behaviour_steps, config=config,
-                             run_dir=run_dir / "behaviour", seed=args.seed, progress=args.progress)
-    timings["behaviour"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    env_id = eval_env if eval_env is not None else f"vpt_gym/{task.replace('_', '-', 1)}-v0"
-    kwargs = {} if eval_env is not None else {"render_quality": "fast"}
-    ours = evaluate_behaviour(policy, model, env_id, args.eval_episodes, seed=10_000 + args.seed, task=task,
-                              progress=args.progress, **kwargs)
-    rnd = evaluate_random(env_id, args.eval_episodes, seed=10_000 + args.seed, task=task, **kwargs)
-    zero = evaluate_constant(env_id, args.eval_episodes, seed=10_000 + args.seed, task=task, **kwargs)
-    timings["eval"] = time.perf_counter() - t0
-
-    check = None
-    if args.check_episodes > 0:
-        t0 = time.perf_counter()
-        from agents.genrl.behaviour import _make_env
-
-        space = _make_env(env_id, **kwargs).action_space
-        space.seed(args.seed)
-        zeros = np.zeros(space.shape, np.float32)
-        check = prompt_reward_check(model, str(prompt_path), lambda: _make_env(env_id, **kwargs),
-                                    {"genrl": policy, "random": lambda o: space.sample(), "zero_action": lambda o: zeros},
-                                    args.check_episodes, seed=10_000 + args.seed)
-        timings["prompt_reward_check"] = time.perf_counter() - t0
+            stages.skip("prompt_reward_check")
+    finally:
+        stages.close()
+    timings = dict(stages.seconds)
     results = {"task": task, "pose": args.pose, "vlm": vlm_label, "genrl": ours, "random": rnd, "zero_action": zero,
                "prompt_reward_check": check,
                "return_ratio": ours["mean_return"] / rnd["mean_return"] if rnd["mean_return"] else None,

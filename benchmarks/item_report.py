@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from benchmarks.minerl_items import ITEMS, item_success
 from benchmarks.published import VPT_ITEMS, VPT_ITEMS_SOURCE
+from benchmarks.results import task_label
 
 
 def plot_items(rates: Mapping[str, Mapping[str, float]], path: Path) -> Path:
@@ -32,17 +33,17 @@ def items_section(cells: Mapping[str, Mapping[str, Any]], out_dir: Path) -> list
              "Ours: share of episodes whose inventory held the item at least once (first step the count was > 0), "
              "and the mean step it was first obtained. The last column is published, not ours: "
              f"{VPT_ITEMS_SOURCE}.", "",
-             "| env | agent | episodes | item | success rate (%) | mean first step | published VPT (%) |",
+             "| task | agent | episodes | item | success rate (%) | mean first step | published VPT (%) |",
              "|---|---|---|---|---|---|---|"]
     rates: dict[str, dict[str, float]] = {}
-    for cell in sorted(item_cells, key=lambda c: (c["env_id"], c["agent"])):
+    for cell in sorted(item_cells, key=lambda c: (task_label(c), c["agent"])):
         success = item_success(list(cell["items"]))
         agent = cell.get("agent_label", cell["agent"])
-        rates[f"{cell['env_id'].split('/')[-1]} {agent}"] = {k: v["success_rate"] for k, v in success.items()}
+        rates[f"{task_label(cell)} {agent}"] = {k: v["success_rate"] for k, v in success.items()}
         for item, s in success.items():
             first = "–" if s["mean_first_step"] is None else f"{s['mean_first_step']:.0f}"
             pub = VPT_ITEMS.get(item)
-            lines.append(f"| {cell['env_id']} | {agent} | {len(cell['items'])} | {item} | "
+            lines.append(f"| {task_label(cell)} | {agent} | {len(cell['items'])} | {item} | "
                          f"{100.0 * s['success_rate']:.1f} | {first} | {'–' if pub is None else pub} |")
     plot_items(rates, Path(out_dir) / "plots" / "minerl_items.png")
     lines += ["", "![item success rates](plots/minerl_items.png)"]

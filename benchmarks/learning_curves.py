@@ -19,6 +19,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from benchmarks.results import task_label
+
 
 def _curves(cells: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
     out: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = defaultdict(dict)
@@ -31,7 +33,7 @@ def _curves(cells: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, tuple
         if steps.shape != rets.shape:
             raise ValueError(f"learning curve of {cell.get('env_id')} / {cell.get('agent')}: {steps.size} steps but "
                              f"{rets.size} returns")
-        out[cell.get("task", cell["env_id"])][cell["agent"]] = (steps, rets)
+        out[task_label(cell)][cell["agent"]] = (steps, rets)
     return dict(out)
 
 

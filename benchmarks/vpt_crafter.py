@@ -56,7 +56,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from benchmarks.stage_progress import StageProgress
 from vpt_gym.atomic_file import write_atomic
 
 __all__ = ["Args", "run", "main", "TECH_TREE", "AGENTS"]
@@ -71,6 +73,9 @@ TECH_TREE: tuple[str, ...] = (
 
 #: Agents evaluated, in the order of the tables.
 AGENTS: tuple[str, ...] = ("random", "demonstrator", "ppo_scratch", "bc_true", "bc_pseudo", "bc_klppo")
+
+#: The pipeline's stages, in order (each resumable from its marker file).
+STAGES: tuple[str, ...] = ("demos", "idm", "label", "bc_true", "bc_pseudo", "ppo_scratch", "bc_klppo", "evaluate")
 
 
 @dataclass
@@ -149,16 +154,20 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     write_atomic(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
 
 
-def _stage(run_dir: Path, name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run ``fn`` unless ``stages/<name>.json`` exists; record its result and wall time there."""
+def _stage(run_dir: Path, name: str, fn: Callable[[], dict[str, Any]],
+           stages: StageProgress | None = None) -> dict[str, Any]:
+    """Run ``fn`` unless ``stages/<name>.json`` exists; record its result and wall time there (and advance the
+    pipeline's stage bar, ``stages``, when given)."""
+    stages = stages or StageProgress(name, [name], enabled=False)
     marker = run_dir / "stages" / f"{name}.json"
     if marker.is_file():
-        print(f"[vpt-crafter] {name}: done before, skipped ({marker})")
+        tqdm.write(f"[vpt-crafter] {name}: done before, skipped ({marker})")
+        stages.skip(name)
         return json.loads(marker.read_text())
-    print(f"[vpt-crafter] {name} ...")
-    started = time.perf_counter()
-    result = fn()
-    result["seconds"] = time.perf_counter() - started
+    with stages.stage(name):
+        started = time.perf_counter()
+        result = fn()
+        result["seconds"] = time.perf_counter() - started
     _write_json_atomic(marker, result)
     return result
 
@@ -361,7 +370,7 @@ def _evaluate(args: Args, root: Path) -> dict[str, Any]:
         if kind == "policy":
             policy_dir = root / name / "final" if name.startswith("bc_") and name != "bc_klppo" else root / name
         agents[name] = _evaluate_policy(args, policy_dir, kind)
-        print(f"[vpt-crafter] evaluated {name}: score {agents[name]['score']:.2f}% "
+        tqdm.write(f"[vpt-crafter] evaluated {name}: score {agents[name]['score']:.2f}% "
               f"({time.perf_counter() - started:.0f} s)")  # fmt: skip
     return {"agents": agents}
 
@@ -384,17 +393,21 @@ def run(args: Args) -> dict[str, Any]:
     root = Path(args.run_dir)
     root.mkdir(parents=True, exist_ok=True)
     _write_json_atomic(root / "args.json", dataclasses.asdict(args))
+    bar = StageProgress("vpt_crafter", STAGES, enabled=args.progress)
     stages: dict[str, dict[str, Any]] = {}
-    stages["demos"] = _stage(root, "demos", lambda: _demos(args, root))
-    stages["idm"] = _stage(root, "idm", lambda: _idm(args, root))
-    stages["label"] = _stage(root, "label", lambda: _label(args, root))
-    stages["bc_true"] = _stage(root, "bc_true", lambda: _bc(args, root, "withheld", "bc_true"))
-    stages["bc_pseudo"] = _stage(root, "bc_pseudo", lambda: _bc(args, root, "pseudo", "bc_pseudo"))
-    stages["ppo_scratch"] = _stage(root, "ppo_scratch", lambda: _rl(args, root, "ppo_scratch", None))
-    stages["bc_klppo"] = _stage(
-        root, "bc_klppo", lambda: _rl(args, root, "bc_klppo", str(root / "bc_pseudo" / "final"))
-    )
-    stages["evaluate"] = _stage(root, "evaluate", lambda: _evaluate(args, root))
+    try:
+        stages["demos"] = _stage(root, "demos", lambda: _demos(args, root), bar)
+        stages["idm"] = _stage(root, "idm", lambda: _idm(args, root), bar)
+        stages["label"] = _stage(root, "label", lambda: _label(args, root), bar)
+        stages["bc_true"] = _stage(root, "bc_true", lambda: _bc(args, root, "withheld", "bc_true"), bar)
+        stages["bc_pseudo"] = _stage(root, "bc_pseudo", lambda: _bc(args, root, "pseudo", "bc_pseudo"), bar)
+        stages["ppo_scratch"] = _stage(root, "ppo_scratch", lambda: _rl(args, root, "ppo_scratch", None), bar)
+        stages["bc_klppo"] = _stage(
+            root, "bc_klppo", lambda: _rl(args, root, "bc_klppo", str(root / "bc_pseudo" / "final")), bar
+        )
+        stages["evaluate"] = _stage(root, "evaluate", lambda: _evaluate(args, root), bar)
+    finally:
+        bar.close()
     result = {
         "env_steps": {"ppo_scratch": int(stages["ppo_scratch"]["env_steps"]),
                       "bc_klppo": int(stages["bc_klppo"]["env_steps"])},

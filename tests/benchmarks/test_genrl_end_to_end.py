@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from agents.genrl.episodes import EpisodeStore
-from benchmarks.genrl_end_to_end import Args, embed_episodes, format_table, run
+from benchmarks.genrl_end_to_end import STAGES, Args, embed_episodes, format_table, run
 from tests.support.fake_vlm import FakeVLM
 from tests.support.moving_pattern_env import MovingSquareEnv, moving_square_frame
 from tests.support.torch_threads import one_torch_thread  # noqa: F401 - fixture
@@ -68,6 +68,7 @@ def test_miniature_runs_every_stage_and_resumes(tmp_path):
     assert "prompt reward/step" in table and f"{check['random']['prompt_reward_per_step']:.3f}" in table
     saved = json.loads((run_dir / "results.json").read_text())
     assert saved["task"] == "walker_stand"
+    assert list(results["timings_s"]) == list(STAGES)  # every stage timed, in order, by the stage bar
     # a re-run resumes: no new episodes, no new world-model or behaviour updates
     calls = vlm.video_calls
     run(args, vlm=vlm, env_factory=env, eval_env=env, prompt_clip=upward_clip())

@@ -32,11 +32,11 @@ WALKER = "vpt_gym/walker-stand-v0"
 def test_trained_agents_without_checkpoint_or_vlm_are_skipped_with_what_to_pass(tmp_path, capsys):
     suite = Suite(name="g", description="", tasks=(WALKER, "vpt_gym/cheetah-run-v0"), agents=("genrl", "vlm-ppo"))
     results = runner.run_suite(suite, tmp_path, videos=False)
-    assert results.cells == {}
-    skipped = results.data["skipped_cells"]
-    assert "--genrl-checkpoint walker=PATH" in skipped[f"{WALKER}|genrl"]
-    assert "--genrl-checkpoint cheetah=PATH" in skipped["vpt_gym/cheetah-run-v0|genrl"]
-    assert "--vlm NAME_OR_DIR" in skipped[f"{WALKER}|vlm-ppo"] and 'pip install -e ".[vlm]"' in skipped[f"{WALKER}|vlm-ppo"]
+    assert results.cells == {} and results.nothing_evaluated()
+    assert "--genrl-checkpoint walker=PATH" in results.find_skipped(WALKER, "genrl")
+    assert "--genrl-checkpoint cheetah=PATH" in results.find_skipped("vpt_gym/cheetah-run-v0", "genrl")
+    vlm_ppo = results.find_skipped(WALKER, "vlm-ppo")
+    assert "--vlm NAME_OR_DIR" in vlm_ppo and 'pip install -e ".[vlm]"' in vlm_ppo
     out = capsys.readouterr().out
     assert out.count("skipped vlm-ppo") == 1  # one message per reason, not per task
     md = (tmp_path / "results.md").read_text()
@@ -68,17 +68,18 @@ def test_vlm_ppo_trains_on_the_vlm_reward_records_the_gt_curve_and_resumes(tmp_p
                   agent_settings={"vlm-ppo": PPO_SETTINGS})
     options = AgentOptions(vlm=str(vlm_dir))
     results = runner.run_suite(suite, tmp_path / "out", options=options, videos=False)
-    cell = results.cells[f"{env_id}|vlm-ppo"]
+    cell = results.find_cell(env_id, "vlm-ppo")
     curve = cell["learning_curve"]
     assert curve["steps"] == [5, 10, 15, 20, 25, 30, 35, 40]  # one point per finished training episode
     assert curve["returns"] == [5.0] * 8  # the env's GT reward, not the VLM's
     assert all(abs(r) <= 5.0 for r in curve["vlm_returns"]) and curve["vlm_returns"] != curve["returns"]
     assert cell["returns"] == [5.0, 5.0]  # evaluated on the GT reward
     assert "vlm-ppo (PPO 40 steps, VLM clip, k=1)" == cell["agent_label"]
-    work = tmp_path / "out" / "agents" / "vlm-ppo" / env_id.split("/")[-1]
+    work = tmp_path / "out" / cell["agent_dir"]
+    assert work.parent == tmp_path / "out" / "agents" / "vlm-ppo" / env_id.split("/")[-1] and work.name.startswith("seed0-")
     assert (work / "policy.safetensors").is_file() and json.loads((work / "learning_curve.json").read_text())["steps"]
     md = (tmp_path / "out" / "results.md").read_text()
-    assert "## Learning curves" in md and f"| {env_id} | vlm-ppo | 8 | 40 | 5.0 |" in md
+    assert "## Learning curves" in md and f"| {env_id.split('/')[-1]} | vlm-ppo | 8 | 40 | 5.0 |" in md
     assert (tmp_path / "out" / "plots" / "learning_curves.png").stat().st_size > 5000
 
     # a finished training run is reused, not retrained, and gives the same policy
@@ -122,10 +123,10 @@ def test_genrl_learns_a_behaviour_per_task_caches_it_and_evaluates(tmp_path, mon
                   env_kwargs={"dmc": {"render_quality": "fast", "max_episode_steps": 6}},
                   agent_settings={"genrl": settings})
     results = runner.run_suite(suite, tmp_path / "out", options=options, videos=False)
-    cell = results.cells[f"{WALKER}|genrl"]
+    cell = results.find_cell(WALKER, "genrl")
     assert cell["lengths"] == [6, 6] and cell["task"] == "walker_stand" and len(cell["normalized"]) == 2
     assert cell["agent_label"].startswith("genrl (2 updates, VLM fake-vlm (offline stand-in")
-    behaviour = tmp_path / "out" / "agents" / "genrl" / "walker-stand-v0" / "behaviour.safetensors"
+    behaviour = tmp_path / "out" / cell["agent_dir"] / "behaviour.safetensors"
     from agents.genrl.behaviour import ActorCritic, load_behaviour
 
     _, step, _, _ = load_behaviour(behaviour)
@@ -194,13 +195,15 @@ def test_cli_passes_checkpoints_vlm_and_settings_to_the_agents(tmp_path, capsys)
     ckpt = tmp_path / "w.safetensors"
     code = main(["--suite", "genrl-dmc", "--tasks", WALKER, "--agent", "genrl", "--out", str(tmp_path / "o"),
                  "--genrl-checkpoint", f"walker={ckpt}", "--vlm", "random-features", "--set", "genrl.steps=3"])
-    assert code == 0
+    assert code == 1  # every cell skipped: nothing was evaluated
     data = json.loads((tmp_path / "o" / "results.json").read_text())
-    assert data["skipped_cells"] == {f"{WALKER}|genrl": f"genrl: the checkpoint for domain 'walker' does not exist: {ckpt}"}
+    assert [s["message"] for s in data["skipped_cells"].values()] == [
+        f"genrl: the checkpoint for domain 'walker' does not exist: {ckpt}"]
     ckpt.write_bytes(b"")  # now it exists; the stand-in VLM is refused next
     main(["--suite", "genrl-dmc", "--tasks", WALKER, "--agent", "genrl", "--out", str(tmp_path / "o"),
           "--genrl-checkpoint", f"walker={ckpt}", "--vlm", "random-features"])
-    skipped = json.loads((tmp_path / "o" / "results.json").read_text())["skipped_cells"][f"{WALKER}|genrl"]
+    data = json.loads((tmp_path / "o" / "results.json").read_text())
+    skipped = data["skipped_cells"][data["meta"]["cell_keys"][0]]["message"]
     assert "'random-features' has no text tower" in skipped
     capsys.readouterr()
     # a user error: one line on stderr, status 2 (issue #15)
