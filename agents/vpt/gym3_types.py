@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.checkpoints import CheckpointError, make_reconstructor
+from agents.checkpoints import CheckpointError, bounded_repr, make_reconstructor
 
 _INT_DTYPES = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}
 _FLOAT_DTYPES = {"float32", "float64"}
@@ -26,7 +26,7 @@ class _Gym3Record:
             state = state[0]
         if not isinstance(state, dict) or set(state) != set(self._fields):
             raise CheckpointError(
-                f"gym3 {type(self).__name__}: unexpected pickled state {state!r}; expected keys {sorted(self._fields)}"
+                f"gym3 {type(self).__name__}: unexpected pickled state {bounded_repr(state)}; expected keys {sorted(self._fields)}"
             )
         for key, typ in self._fields.items():
             if not isinstance(state[key], typ):
@@ -39,7 +39,7 @@ class _Gym3Record:
         return type(self) is type(other) and self.__dict__ == other.__dict__
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())})"
+        return f"{type(self).__name__}({', '.join(f'{k}={bounded_repr(v)}' for k, v in self.__dict__.items())})"
 
 
 class Discrete(_Gym3Record):
@@ -50,7 +50,7 @@ class Discrete(_Gym3Record):
     def __setstate__(self, state: Any) -> None:
         super().__setstate__(state)
         if self.dtype_name not in _INT_DTYPES or self.n < 1:
-            raise CheckpointError(f"gym3 Discrete: invalid n={self.n} / dtype_name={self.dtype_name!r}")
+            raise CheckpointError(f"gym3 Discrete: invalid n={self.n} / dtype_name={bounded_repr(self.dtype_name)}")
 
 
 class Real(_Gym3Record):
@@ -74,7 +74,7 @@ class DictType(_Gym3Record):
         super().__setstate__(state)
         for k, v in self._n2t.items():
             if not isinstance(k, str) or not isinstance(v, (TensorType, DictType)):
-                raise CheckpointError(f"gym3 DictType: invalid entry {k!r}: {v!r}")
+                raise CheckpointError(f"gym3 DictType: invalid entry {bounded_repr(k)}: {bounded_repr(v)}")
 
     def items(self):  # noqa: ANN201 - mirrors gym3
         return self._n2t.items()
