@@ -571,6 +571,38 @@ class _RegistrationBudget:
 
 
 @contextlib.contextmanager
+def build_budget(max_tensors: int, max_numel: int, source: str, max_modules: int | None = None) -> Iterator[None]:
+    """Stop any network built inside the block (in this thread) once it registers more than ``max_tensors``
+    parameters and buffers, ``max_numel`` elements or ``max_modules`` submodules (default ``8 * max_tensors
+    + 256``), with a :class:`CheckpointError`: for networks whose sizes come from a file, bounded by what
+    the file's tensors can fill."""
+    modules = 8 * max_tensors + 256 if max_modules is None else max_modules
+    with _budget(_RegistrationBudget(max_tensors, max_numel, modules, source)):
+        yield
+
+
+class _AllocationGuard(torch.overrides.TorchFunctionMode):
+    """Refuses a tensor factory call (``torch.empty``, ``zeros``...) larger than the budget BEFORE it allocates
+    (a module's parameters are only seen by the registration hooks once they exist)."""
+
+    _FACTORIES = {torch.empty, torch.zeros, torch.ones, torch.rand, torch.randn, torch.full, torch.empty_strided}
+
+    def __init__(self, budget: _RegistrationBudget) -> None:
+        super().__init__()
+        self.budget = budget
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        if func in self._FACTORIES and str(kwargs.get("device", "")) != "meta" and args:
+            size = args[0] if isinstance(args[0], (tuple, list, torch.Size)) else args
+            if func is torch.full or func is torch.empty_strided:
+                size = args[0]
+            if all(type(n) is int for n in size) and math.prod(size) > self.budget.max_numel:
+                self.budget._fail(f"one tensor of shape {tuple(size)}")
+        return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
 def _budget(budget: _RegistrationBudget) -> Iterator[None]:
     from torch.nn.modules import module as module_hooks
 
@@ -580,7 +612,8 @@ def _budget(budget: _RegistrationBudget) -> Iterator[None]:
         module_hooks.register_module_module_registration_hook(budget.module),
     ]
     try:
-        yield
+        with _AllocationGuard(budget):
+            yield
     finally:
         for h in handles:
             h.remove()
