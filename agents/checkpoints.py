@@ -219,19 +219,101 @@ def _no_size_argument(kind: type) -> Callable[..., Any]:
 safe_bytearray = _no_size_argument(bytearray)
 safe_bytes = _no_size_argument(bytes)
 
+#: Most tuple/frozenset nodes that hashing one key may visit. Python does not cache a tuple's hash, so a
+#: tuple built of shared tuples (``t = (t, t)`` 64 times: a 200-byte pickle) takes 2**64 steps to hash as a
+#: dict key or set member; keys of real data are small.
+MAX_HASH_NODES = 100_000
+
+
+def check_hashable(key: Any, source: str = "<pickle>") -> Any:
+    """Return ``key`` if hashing it visits at most :data:`MAX_HASH_NODES` nested tuples/frozensets, else
+    raise :class:`CheckpointError` (before hashing it)."""
+    if type(key) not in (tuple, frozenset):
+        return key
+    stack, visited = [key], 0
+    while stack:
+        node = stack.pop()
+        visited += 1
+        if visited > MAX_HASH_NODES:
+            raise CheckpointError(
+                f"{source}: a dict key or set member nests more than {MAX_HASH_NODES} tuples (hashing it would "
+                "not finish); refusing it"
+            )
+        stack.extend(child for child in node if type(child) in (tuple, frozenset))
+    return key
+
+
+def _hash_checked(kind: type) -> Callable[..., Any]:
+    """``set``/``frozenset``/``dict`` for allow-lists: elements and keys are checked before being hashed."""
+
+    def construct(*args: Any, **kwargs: Any) -> Any:
+        if args and isinstance(args[0], (list, tuple)):
+            for item in args[0]:
+                if kind is dict and type(item) in (tuple, list) and item:
+                    check_hashable(item[0])
+                elif kind is not dict:
+                    check_hashable(item)
+        elif args and kind is not dict and not isinstance(args[0], (set, frozenset)):
+            raise CheckpointError(f"refusing {kind.__name__}() of a {type(args[0]).__name__} in a pickle")
+        return kind(*args, **kwargs)
+
+    construct.__name__ = kind.__name__
+    return construct
+
+
+safe_set, safe_frozenset, safe_dict = _hash_checked(set), _hash_checked(frozenset), _hash_checked(dict)
+
 #: Opcode-level containers need no globals; these are the harmless builtins a plain-data pickle may name.
 PLAIN_DATA_GLOBALS: dict[tuple[str, str], Any] = {
-    ("builtins", "set"): set,
-    ("builtins", "frozenset"): frozenset,
+    ("builtins", "set"): safe_set,
+    ("builtins", "frozenset"): safe_frozenset,
     ("builtins", "complex"): complex,
     ("builtins", "bytearray"): safe_bytearray,
-    ("collections", "OrderedDict"): dict,
+    ("collections", "OrderedDict"): safe_dict,
     ("_codecs", "encode"): _latin1_encode,
 }
 
 
-class RestrictedUnpickler(pickle.Unpickler):
+def _checked_dispatch() -> dict[int, Callable[..., Any]]:
+    """Python's unpickler dispatch table with the opcodes that hash keys (``SETITEM(S)``, ``DICT``,
+    ``ADDITEMS``, ``FROZENSET``) checking them first, and ``BYTEARRAY8`` reading before it allocates."""
+    table = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
+
+    def load_setitem(self: Any) -> None:
+        check_hashable(self.stack[-2], self._source)
+        table[pickle.SETITEM[0]](self)
+
+    def keys_then(opcode: bytes, every: int) -> Callable[[Any], None]:
+        def load(self: Any) -> None:
+            for item in self.stack[::every]:
+                check_hashable(item, self._source)
+            table[opcode[0]](self)
+
+        return load
+
+    def load_bytearray8(self: Any) -> None:
+        (size,) = struct.unpack("<Q", self.read(8))
+        data = self.read(size)  # at most what the file holds
+        if len(data) != size:
+            raise pickle.UnpicklingError("pickle data was truncated (BYTEARRAY8)")
+        self.append(bytearray(data))
+
+    checked = dict(table)
+    checked[pickle.SETITEM[0]] = load_setitem
+    checked[pickle.SETITEMS[0]] = keys_then(pickle.SETITEMS, 2)
+    checked[pickle.DICT[0]] = keys_then(pickle.DICT, 2)
+    checked[pickle.ADDITEMS[0]] = keys_then(pickle.ADDITEMS, 1)
+    checked[pickle.FROZENSET[0]] = keys_then(pickle.FROZENSET, 1)
+    checked[pickle.BYTEARRAY8[0]] = load_bytearray8
+    return checked
+
+
+class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
     """An unpickler that resolves globals only through ``allowed``.
+
+    It is Python's own unpickler (``pickle._Unpickler``, the same opcodes as the C one) so that the opcodes
+    that hash dict keys and set members can check them first (:func:`check_hashable`): the C unpickler would
+    hash a 200-byte "hash bomb" forever.
 
     :param file: binary file object.
     :param allowed: ``(module, name) -> object`` returned in place of the global (a safe constructor, a
@@ -245,6 +327,8 @@ class RestrictedUnpickler(pickle.Unpickler):
         super().__init__(file)
         self._allowed = {**PLAIN_DATA_GLOBALS, **allowed}
         self._source = source
+
+    dispatch = _checked_dispatch()
 
     def find_class(self, module: str, name: str) -> Any:
         # protocol 0-2 pickles use Python 2 names (``__builtin__.set``); map them like pickle itself does
@@ -278,6 +362,8 @@ def restricted_loads(data: bytes, allowed: Mapping[tuple[str, str], Any], source
         UnicodeDecodeError,
         MemoryError,
         OverflowError,
+        struct.error,
+        RecursionError,
     ) as e:
         raise CheckpointError(f"{source}: truncated or corrupt pickle ({describe_error(e)})") from e
 

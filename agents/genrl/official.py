@@ -82,6 +82,7 @@ from agents.checkpoints import (
     check_zip_members,
     describe_error,
     safe_bytes,
+    safe_dict,
 )
 from agents.genrl.connector import Connector, ConnectorConfig
 from agents.genrl.world_model import WorldModel, WorldModelConfig
@@ -193,7 +194,7 @@ class OfficialUnpickler(RestrictedUnpickler):
             ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
             ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter_with_state,
             ("builtins", "getattr"): AttributeRef,
-            ("builtins", "list"): list, ("builtins", "dict"): dict, ("builtins", "tuple"): tuple,
+            ("builtins", "list"): list, ("builtins", "dict"): safe_dict, ("builtins", "tuple"): tuple,
             ("builtins", "int"): int, ("builtins", "float"): float, ("builtins", "bool"): bool,
             ("builtins", "str"): str, ("builtins", "bytes"): safe_bytes, ("torch", "Size"): tuple,
         }

@@ -13,8 +13,8 @@ loader call that must refuse them (run by :func:`run_case` in a fresh interprete
   ``CheckpointError`` quickly, under ``RLIMIT_AS`` = the interpreter's size + 2.5 GiB.
 
 ``python -m tests.support.hostile_files summary`` builds and runs every case and prints the figures (cases,
-code executions, hangs, peak memory). ``python -m tests.support.hostile_files run CASE DIR`` runs one case and
-prints one JSON line.
+code executions, hangs, peak memory). ``python -m tests.support.hostile_files run DIR CASE`` runs one case and
+prints one JSON line; ``batch DIR CASE...`` runs several in one interpreter (files in ``DIR/CASE``).
 """
 from __future__ import annotations
 
@@ -279,7 +279,7 @@ def _stride0(shape: tuple[int, ...]) -> torch.Tensor:
 
 
 def build_genrl_stride0(d: Path) -> None:
-    """A reference agent whose ~1.1e9 weights are all stride-0 views of one stored number each (~4.3 GB if
+    """A reference agent whose ~0.6e9 weights are all stride-0 views of one stored number each (2.4 GB if
     built), saved by ``torch.save`` itself: a few hundred kilobytes."""
     from torch import nn
 
@@ -291,7 +291,7 @@ def build_genrl_stride0(d: Path) -> None:
     small = reference_shapes(**{**sizes, "deter": 4, "hidden": 4, "reward_units": 4, "embed_dim": 4, "stoch": 2,
                                 "classes": 2})
     with reference_modules() as classes:
-        agent, _ = build_agent(classes, small, stoch=2, classes_per=2)
+        agent, _ = build_agent(classes, small, stoch=64, classes_per=64)  # cfg: the big latent split
         for key, shape in shapes.items():
             path, _, name = key.rpartition(".")
             owner = agent.get_submodule(path)
@@ -448,7 +448,7 @@ CASES: dict[str, Case] = {c.name: c for c in [
     Case("genrl_hash_bomb", "bomb", build_genrl_hash_bomb, load_genrl),
     Case("genrl_bytes_8gib", "bomb", build_genrl_bytes_bomb, load_genrl),
     Case("genrl_member_inflates_2gib", "bomb", build_genrl_inflating_member, load_genrl),
-    Case("genrl_stride0_4gb_model", "bomb", build_genrl_stride0, load_genrl),
+    Case("genrl_stride0_model_2_4gb", "bomb", build_genrl_stride0, load_genrl),
     Case("vpt_weights_stride0_3x", "bomb", build_vpt_stride0, load_vpt_official),
     Case("vpt_dir_config_huge", "bomb", build_vpt_dir_config, load_vpt_dir),
     Case("genrl_checkpoint_config_huge", "bomb", build_genrl_checkpoint_config, load_genrl_checkpoint),
@@ -469,8 +469,8 @@ def _vm_size() -> int:
     raise RuntimeError("no VmSize in /proc/self/status")
 
 
-def run_case(name: str, directory: Path) -> dict[str, Any]:
-    """Load case ``name``'s files under ``RLIMIT_AS`` (interpreter + :data:`HEADROOM`); report what happened."""
+def _limit_memory() -> None:
+    """Import what the loaders need, then cap the address space at the interpreter's size + :data:`HEADROOM`."""
     import resource
 
     import gymnasium  # noqa: F401 - imported before the limit, like everything the loaders need
@@ -481,11 +481,19 @@ def run_case(name: str, directory: Path) -> dict[str, Any]:
     import agents.genrl.official  # noqa: F401
     import agents.sb3  # noqa: F401
     import agents.vpt.io  # noqa: F401
+
+    limit = _vm_size() + HEADROOM
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def run_case(name: str, directory: Path) -> dict[str, Any]:
+    """Load case ``name``'s files (call :func:`_limit_memory` first); report what happened. ``extra_mib`` is the
+    growth of the process's peak resident memory during the load."""
+    import resource
+
     from agents.checkpoints import CheckpointError
 
     case = CASES[name]
-    limit = _vm_size() + HEADROOM
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     outcome, error = "loaded", ""
@@ -507,7 +515,7 @@ def run_in_subprocess(name: str, directory: Path, timeout: float = TIMEOUT_S) ->
     """:func:`run_case` in a fresh interpreter; a timeout is reported as ``outcome == "hang"``."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
     try:
-        proc = subprocess.run([sys.executable, "-m", "tests.support.hostile_files", "run", name, str(directory)],
+        proc = subprocess.run([sys.executable, "-m", "tests.support.hostile_files", "run", str(directory), name],
                               cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"case": name, "kind": CASES[name].kind, "outcome": "hang", "error": f"no result in {timeout} s",
@@ -544,10 +552,39 @@ def summary() -> None:
     }))
 
 
+def run_batch(directory: Path, names: list[str], timeout: float = TIMEOUT_S) -> list[dict[str, Any]]:
+    """Run cases ``names`` (files in ``directory/<name>``) one after the other in ONE fresh interpreter under the
+    memory limit; a case that does not finish within ``timeout`` (all cases together) is reported as a hang."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    cmd = [sys.executable, "-m", "tests.support.hostile_files", "batch", str(directory), *names]
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+        stdout, stderr, code = proc.stdout, proc.stderr, proc.returncode
+    except subprocess.TimeoutExpired as e:
+        stdout = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        stderr, code = f"no result in {timeout} s", None
+    rows = [json.loads(ln) for ln in stdout.splitlines() if ln.startswith("{")]
+    done = {r["case"] for r in rows}
+    first = True
+    for name in names:
+        if name not in done:  # the first missing case hung or crashed the interpreter; the rest never ran
+            outcome = ("hang" if code is None else "crashed") if first else "not run"
+            rows.append({"case": name, "kind": CASES[name].kind, "outcome": outcome,
+                         "error": f"exit {code}: {stderr[-800:]}", "marker": (directory / name / MARKER).exists()})
+            first = False
+    return rows
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "run":
-        print(json.dumps(run_case(sys.argv[2], Path(sys.argv[3]))))
+        _limit_memory()
+        print(json.dumps(run_case(sys.argv[3], Path(sys.argv[2]))))
+    elif sys.argv[1] == "batch":
+        _limit_memory()
+        for case_name in sys.argv[3:]:
+            print(json.dumps(run_case(case_name, Path(sys.argv[2]) / case_name)), flush=True)
     elif sys.argv[1] == "summary":
         summary()
     else:
-        raise SystemExit(f"usage: python -m tests.support.hostile_files run CASE DIR | summary ({sys.argv[1]!r})")
+        raise SystemExit(f"usage: python -m tests.support.hostile_files run DIR CASE | batch DIR CASE... | summary "
+                         f"({sys.argv[1]!r})")
