@@ -39,6 +39,7 @@ from agents.checkpoints import (
     PathLike,
     bounded_repr,
     build_budget,
+    describe_error,
     load_json,
     load_safetensors,
     load_state_dict_strict,
@@ -191,7 +192,7 @@ def decode_space(d: Any, source: str) -> spaces.Space:
             return spaces.Dict({str(k): decode_space(v, source) for k, v in d["spaces"].items()})
         raise ValueError(f"unknown space type {bounded_repr(kind)}")
     except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise CheckpointError(f"{source}: malformed space description {bounded_repr(d)} ({e})") from e
+        raise CheckpointError(f"{source}: malformed space description {bounded_repr(d)} ({describe_error(e)})") from e
 
 
 # ---------------------------------------------------------------------------------------------- saving
@@ -312,8 +313,10 @@ def load_run(
         files, settings, counters = dict(manifest["files"]), dict(manifest["settings"]), dict(manifest["counters"])
         policy_name, policy_kwargs = manifest["policy"], _decode_kwargs(dict(manifest["policy_kwargs"]), source)
         opt_plain, rng_plain = dict(manifest["optimizer"]), dict(manifest["rng"])
+    except CheckpointError:
+        raise
     except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{source}/{MANIFEST} is incomplete ({bounded_repr(e)})") from e
+        raise CheckpointError(f"{source}/{MANIFEST} is incomplete ({describe_error(e)})") from e
     classes = _policy_classes()
     if policy_name not in classes:
         raise CheckpointError(f"{source}: policy {bounded_repr(policy_name)} is not one of {sorted(classes)}")
@@ -345,7 +348,7 @@ def load_run(
         model = cls(classes[policy_name], env, policy_kwargs=policy_kwargs, device=device, seed=None,
                     _init_setup_model=False, **kwargs)
     except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{source}: its settings are invalid ({bounded_repr(e)})") from e
+        raise CheckpointError(f"{source}: its settings are invalid ({describe_error(e)})") from e
     if model.observation_space != observation_space or model.action_space != action_space:
         raise CheckpointError(
             f"{source}: the run's spaces (observations {observation_space}, actions {action_space}) differ from the "
@@ -364,7 +367,7 @@ def load_run(
         for key in COUNTERS:
             setattr(model, key, int(counters[key]))
     except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{source}: counters are incomplete ({bounded_repr(e)})") from e
+        raise CheckpointError(f"{source}: counters are incomplete ({describe_error(e)})") from e
     model.seed = manifest.get("seed") if isinstance(manifest.get("seed"), int) else None
     if restore_rng:
         _restore_rng(load_safetensors(directory / RNG), rng_plain, source)
@@ -382,7 +385,7 @@ def _restore_rng(tensors: dict[str, th.Tensor], plain: dict[str, Any], source: s
         np.random.RandomState().set_state(numpy_state)  # validate before touching the global states
         random.Random().setstate(python_state)
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{source}/{RNG}: malformed RNG state ({bounded_repr(e)})") from e
+        raise CheckpointError(f"{source}/{RNG}: malformed RNG state ({describe_error(e)})") from e
     th.set_rng_state(torch_state)
     np.random.set_state(numpy_state)
     random.setstate(python_state)
