@@ -181,3 +181,28 @@ def test_sb3_zip_needs_trust_or_custom_objects(tmp_path):
     assert state_equal(loaded.policy.state_dict(), m.policy.state_dict())
     trusted = KLPPO.load(tmp_path / "m.zip", env=env(), device="cpu", trust_remote_code=True)
     assert state_equal(trusted.ref_policy.state_dict(), m.ref_policy.state_dict())
+
+
+def test_genrl_run_round_trip_is_exact(tmp_path):
+    from tests.agents.sb3.test_genrl_policy import _OPEN_ENVS, walker_pixels
+    from tests.support.genrl_agent import save_tiny_genrl_agent
+
+    request_close = _OPEN_ENVS  # MuJoCo renderers are closed below (EGL contexts freed at exit print errors)
+    wm_path, behaviour_path = save_tiny_genrl_agent(tmp_path)
+    try:
+        _genrl_round_trip(tmp_path, wm_path, behaviour_path, walker_pixels)
+    finally:
+        while request_close:
+            request_close.pop().close()
+
+
+def _genrl_round_trip(tmp_path, wm_path, behaviour_path, walker_pixels):
+    m = KLPPO.from_pretrained(wm_path, walker_pixels(1), behaviour=behaviour_path, n_steps=32, batch_size=32,
+                              n_epochs=1, learning_rate=1e-3, seed=0, device="cpu", policy_kwargs={"chunk_len": 16})
+    m.learn(32)
+    m.save_pretrained(tmp_path / "genrl")
+    loaded = KLPPO.from_pretrained(tmp_path / "genrl", walker_pixels(1), device="cpu")
+    assert state_equal(loaded.policy.state_dict(), m.policy.state_dict())
+    assert state_equal(loaded.ref_policy.state_dict(), m.ref_policy.state_dict())
+    assert optimizer_equal(loaded.policy.optimizer, m.policy.optimizer)
+    assert loaded.policy.chunk_len == 16 and loaded.kl_iteration == 1
