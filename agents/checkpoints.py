@@ -174,14 +174,26 @@ class KeyMismatchError(CheckpointError):
         self.missing, self.unexpected, self.mismatched = missing, unexpected, mismatched
         parts = [f"{source}: state dict does not match the model"]
         if missing:
-            parts.append(f"missing keys ({len(missing)}): {missing}")
+            parts.append(f"missing keys ({len(missing)}): {_key_list(missing)}")
         if unexpected:
-            parts.append(f"unexpected keys ({len(unexpected)}): {unexpected}")
+            parts.append(f"unexpected keys ({len(unexpected)}): {_key_list(unexpected)}")
         if mismatched:
+            shown = list(mismatched.items())[:20]
             parts.append(
-                "shape mismatches: " + ", ".join(f"{k}: file {a} vs model {b}" for k, (a, b) in mismatched.items())
+                "shape mismatches: "
+                + ", ".join(f"{_key_list([k])[2:-2]}: file {bounded_repr(a)} vs model {b}" for k, (a, b) in shown)
+                + (f", ... ({len(mismatched)} in all)" if len(mismatched) > len(shown) else "")
             )
         super().__init__("; ".join(parts))
+
+
+def _key_list(keys: list[str], limit: int = 20, width: int = 200) -> str:
+    """``['a', 'b', ... (N in all)]``: at most ``limit`` keys (state-dict keys can come from a file), each cut at
+    ``width`` characters."""
+    shown = [repr(k[:width] + ("..." if len(k) > width else "")) if type(k) is str else bounded_repr(k)
+             for k in keys[:limit]]
+    more = f", ... ({len(keys)} in all)" if len(keys) > limit else ""
+    return "[" + ", ".join(shown) + more + "]"
 
 
 def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
