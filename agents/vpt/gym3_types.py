@@ -94,12 +94,23 @@ MODEL_FILE_GLOBALS: dict[tuple[str, str], Any] = {
 }
 
 
-def to_plain(obj: Any) -> Any:
-    """Recursively turn the stand-ins into plain dicts (``{"type": "TensorType", ...}``) for printing/JSON."""
+#: Most nodes :func:`to_plain` visits: a ``.model`` of shared nested lists would otherwise expand exponentially.
+MAX_PLAIN_NODES = 100_000
+
+
+def to_plain(obj: Any, _budget: list[int] | None = None) -> Any:
+    """Recursively turn the stand-ins into plain dicts (``{"type": "TensorType", ...}``) for printing/JSON.
+
+    :raises CheckpointError: more than :data:`MAX_PLAIN_NODES` nodes (counting shared ones each time)."""
+    budget = _budget if _budget is not None else [MAX_PLAIN_NODES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise CheckpointError(f"the .model data expands to more than {MAX_PLAIN_NODES} values; refusing to convert it")
     if isinstance(obj, _Gym3Record):
-        return {"type": type(obj).__name__, **{k.lstrip("_"): to_plain(v) for k, v in obj.__dict__.items()}}
+        return {"type": type(obj).__name__,
+                **{k.lstrip("_"): to_plain(v, budget) for k, v in obj.__dict__.items()}}
     if isinstance(obj, dict):
-        return {k: to_plain(v) for k, v in obj.items()}
+        return {k: to_plain(v, budget) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [to_plain(v) for v in obj]
+        return [to_plain(v, budget) for v in obj]
     return obj
