@@ -12,9 +12,10 @@ SB3's ``.zip`` cloudpickles the policy class, spaces and schedules, so loading o
   KL schedule state (``kl_iteration``), counters (``num_timesteps``, ``_n_updates``), the observation and action
   spaces (checked against the env on load), the optimizer's JSON part, and each file's size and sha256.
 
-:func:`load_run` (``KLPPO.from_pretrained(directory, env)``) checks the manifest, the file hashes and the
-tensor headers against the network the manifest describes (on the meta device) before building anything, then
-restores weights, reference, optimizer and schedule exactly. The env is not saved: training continues with a
+:func:`load_run` (``KLPPO.from_pretrained(directory, env)``) checks the manifest and every file's size and
+sha256, builds the network the manifest describes under a budget of what ``policy.safetensors``'s header holds
+(a tensor beyond it is refused before it is allocated), then restores weights, reference, optimizer (moment
+shapes checked) and schedule exactly, with strict key and shape checks. The env is not saved: training continues with a
 reset of the env you pass, as after SB3's ``load``. With ``restore_rng=True`` the global torch/numpy/random
 states are those of the moment of saving, so a run saved at an episode boundary continues bit for bit.
 

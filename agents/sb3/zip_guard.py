@@ -71,8 +71,8 @@ def _resolve(path: str | os.PathLike | io.BufferedIOBase) -> Any:
     """The file SB3 would open: like ``save_util.open_path``, a missing ``name`` falls back to ``name.zip``."""
     if isinstance(path, (str, os.PathLike)):
         p = pathlib.Path(path)
-        if not p.exists() and p.with_suffix(".zip").exists() and p.suffix != ".zip":
-            p = p.with_suffix(".zip")
+        if not p.exists() and pathlib.Path(f"{p}.zip").exists():
+            p = pathlib.Path(f"{p}.zip")
         if not p.is_file():
             raise FileNotFoundError(f"SB3 model file not found: {p}")
         return p
