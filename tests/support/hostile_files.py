@@ -462,11 +462,17 @@ CASES: dict[str, Case] = {c.name: c for c in [
 # -------------------------------------------------------------------------------------------------- runner
 
 
-def _vm_size() -> int:
+def _status(field: str) -> int:
+    """A ``/proc/self/status`` size in bytes (``VmSize``: address space; ``VmHWM``: this process's peak resident
+    memory -- unlike ``ru_maxrss``, not inherited from the parent that forked it)."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmSize:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmSize in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def _vm_size() -> int:
+    return _status("VmSize")
 
 
 def _limit_memory() -> None:
@@ -488,13 +494,11 @@ def _limit_memory() -> None:
 
 def run_case(name: str, directory: Path) -> dict[str, Any]:
     """Load case ``name``'s files (call :func:`_limit_memory` first); report what happened. ``extra_mib`` is the
-    growth of the process's peak resident memory during the load."""
-    import resource
-
+    growth of the process's peak resident memory (``VmHWM``) during the load."""
     from agents.checkpoints import CheckpointError
 
     case = CASES[name]
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    baseline = _status("VmHWM") / 1024
     start = time.perf_counter()
     outcome, error = "loaded", ""
     try:
@@ -504,7 +508,7 @@ def run_case(name: str, directory: Path) -> dict[str, Any]:
     except BaseException as e:  # noqa: BLE001 - reported, and the test fails on it
         outcome, error = "crashed", f"{type(e).__name__}: {e}"
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = _status("VmHWM") / 1024
     return {"case": name, "kind": case.kind, "outcome": outcome, "error": error[:400],
             "marker": (directory / MARKER).exists(), "seconds": round(seconds, 3),
             "baseline_mib": round(baseline / 1024, 1), "peak_mib": round(peak / 1024, 1),
