@@ -404,6 +404,7 @@ def load_behaviour(path: str | os.PathLike) -> tuple[ActorCritic, int, torch.Ten
         raise CheckpointError(f"{path} is not a readable behaviour checkpoint: {err}") from err
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise CheckpointError(f"{path}: not a {FORMAT!r} v{VERSION} checkpoint")
+    check_sizes(path, meta)
     ac = ActorCritic(meta["feat_dim"], meta["action_dim"], BehaviourConfig.from_dict(meta["config"]))
     sd = {k[3:]: v for k, v in tensors.items() if k.startswith("ac/")}
     try:
@@ -420,6 +421,17 @@ def load_behaviour(path: str | os.PathLike) -> tuple[ActorCritic, int, torch.Ten
     ac.updates = int(meta["updates"])
     torch.set_rng_state(tensors["rng/torch"])
     return ac, int(meta["step"]), tensors["prompt/embedding"], meta
+
+
+def check_sizes(path: Path, meta: dict[str, Any]) -> None:
+    """Check the actor-critic that ``meta`` describes against the file's ``ac/`` tensors (header only), on
+    the meta device, before it is built for real."""
+    from agents.checkpoints import check_module_against, read_safetensors_header
+
+    specs, _ = read_safetensors_header(path)
+    part = {k[3:]: v for k, v in specs.items() if k.startswith("ac/")}
+    check_module_against(lambda: ActorCritic(meta["feat_dim"], meta["action_dim"],
+                                             BehaviourConfig.from_dict(meta["config"])), part, f"{path} (ac)")
 
 
 def load_policy(path: str | os.PathLike, world_model: nn.Module, num_envs: int = 1) -> GenRLPolicy:

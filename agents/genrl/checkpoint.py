@@ -21,7 +21,13 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from agents.checkpoints import CheckpointError, optimizer_from_tensors, optimizer_to_tensors
+from agents.checkpoints import (
+    CheckpointError,
+    check_module_against,
+    optimizer_from_tensors,
+    optimizer_to_tensors,
+    read_safetensors_header,
+)
 from agents.genrl.connector import Connector, ConnectorConfig, make_connector_optimizer
 from agents.genrl.world_model import WorldModel, WorldModelConfig, make_optimizer
 
@@ -127,6 +133,18 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     return meta
 
 
+def check_sizes(path: Path, meta: dict[str, Any]) -> None:
+    """Check the configs in ``meta`` against the file's tensors (header only, nothing loaded) before any
+    module is built from them: a small file whose JSON claims a huge network is refused unbuilt."""
+    specs, _ = read_safetensors_header(path)
+    parts = [("model", lambda: WorldModel(WorldModelConfig.from_dict(meta["config"])))]
+    if meta.get("connector_config") is not None:
+        parts.append(("connector", lambda: Connector(ConnectorConfig.from_dict(meta["connector_config"]))))
+    for prefix, build in parts:
+        part = {k[len(prefix) + 1:]: v for k, v in specs.items() if k.startswith(prefix + "/")}
+        check_module_against(build, part, f"{path} ({prefix})")
+
+
 def _restore(path: Path, prefix: str, module: nn.Module, optimizer: torch.optim.Optimizer,
              tensors: dict[str, torch.Tensor], optim: dict[str, Any]) -> None:
     sd = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + "/")}
@@ -147,6 +165,7 @@ def load_checkpoint(path: str | os.PathLike, restore_rng: bool = True) -> Traini
     """
     path = Path(path)
     meta = read_metadata(path)
+    check_sizes(path, meta)
     try:
         tensors = load_file(str(path))
     except Exception as err:  # safetensors raises its own (version-dependent) error types

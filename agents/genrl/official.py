@@ -71,7 +71,19 @@ from typing import Any, Optional
 
 import torch
 
-from agents.checkpoints import CheckpointError, ForbiddenGlobalError, RestrictedUnpickler, check_state_dict
+from agents.checkpoints import (
+    CheckpointError,
+    ForbiddenGlobalError,
+    RestrictedUnpickler,
+    bounded_repr,
+    check_module_against,
+    check_state_dict,
+    check_tensor_data,
+    check_zip_members,
+    describe_error,
+    safe_bytes,
+    safe_dict,
+)
 from agents.genrl.connector import Connector, ConnectorConfig
 from agents.genrl.world_model import WorldModel, WorldModelConfig
 
@@ -182,9 +194,9 @@ class OfficialUnpickler(RestrictedUnpickler):
             ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
             ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter_with_state,
             ("builtins", "getattr"): AttributeRef,
-            ("builtins", "list"): list, ("builtins", "dict"): dict, ("builtins", "tuple"): tuple,
+            ("builtins", "list"): list, ("builtins", "dict"): safe_dict, ("builtins", "tuple"): tuple,
             ("builtins", "int"): int, ("builtins", "float"): float, ("builtins", "bool"): bool,
-            ("builtins", "str"): str, ("builtins", "bytes"): bytes, ("torch", "Size"): tuple,
+            ("builtins", "str"): str, ("builtins", "bytes"): safe_bytes, ("torch", "Size"): tuple,
         }
         for name, dtype in _STORAGE_DTYPES.items():
             fixed[("torch", name)] = StorageType(dtype)
@@ -205,23 +217,29 @@ class OfficialUnpickler(RestrictedUnpickler):
 
     def persistent_load(self, pid: Any) -> Any:
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
-            raise CheckpointError(f"{self._source}: unexpected persistent id {pid!r}")
+            raise CheckpointError(f"{self._source}: unexpected persistent id {bounded_repr(pid)}")
         _, storage_type, key, _location, numel = pid
         if not isinstance(storage_type, StorageType):
-            raise CheckpointError(f"{self._source}: storage of unsupported type {storage_type!r}")
+            raise CheckpointError(f"{self._source}: storage of unsupported type {bounded_repr(storage_type)}")
         if not isinstance(key, str) or not isinstance(numel, int) or numel < 0:
-            raise CheckpointError(f"{self._source}: malformed storage reference {pid!r}")
+            raise CheckpointError(f"{self._source}: malformed storage reference {bounded_repr(pid)}")
         if key not in self._storages:
             name = f"{self._prefix}/data/{key}"
             try:
-                raw = self._archive.read(name)
+                info = self._archive.getinfo(name)
             except KeyError:
-                raise CheckpointError(f"{self._source}: storage {name} is missing from the archive") from None
-            itemsize = torch.empty((), dtype=storage_type.dtype).element_size()
-            if len(raw) != numel * itemsize:
                 raise CheckpointError(
-                    f"{self._source}: storage {key} has {len(raw)} bytes, expected {numel} x {itemsize}"
+                    f"{self._source}: storage {bounded_repr(name, 80)} is missing from the archive"
+                ) from None
+            itemsize = torch.empty((), dtype=storage_type.dtype).element_size()
+            if info.file_size != numel * itemsize:  # checked from the zip directory, before inflating anything
+                raise CheckpointError(
+                    f"{self._source}: storage {bounded_repr(key, 80)} has {info.file_size} bytes, expected "
+                    f"{numel} x {itemsize}"
                 )
+            raw = self._archive.read(info)
+            if len(raw) != numel * itemsize:
+                raise CheckpointError(f"{self._source}: storage {bounded_repr(key, 80)} is truncated")
             flat = torch.frombuffer(bytearray(raw), dtype=storage_type.dtype) if raw else torch.empty(
                 0, dtype=storage_type.dtype)
             self._storages[key] = flat
@@ -242,7 +260,8 @@ class OfficialUnpickler(RestrictedUnpickler):
         ints = all(isinstance(v, int) and v >= 0 for v in (offset, *size, *stride))
         if not ints or len(size) != len(stride):
             raise CheckpointError(
-                f"{self._source}: invalid tensor geometry size={size} stride={stride} offset={offset}"
+                f"{self._source}: invalid tensor geometry size={bounded_repr(size)} stride={bounded_repr(stride)} "
+                f"offset={bounded_repr(offset)}"
             )
         if hooks:
             raise CheckpointError(f"{self._source}: tensors with backward hooks are not supported")
@@ -250,10 +269,12 @@ class OfficialUnpickler(RestrictedUnpickler):
             last = offset + sum((n - 1) * s for n, s in zip(size, stride))
             if last >= storage.numel():
                 raise CheckpointError(
-                    f"{self._source}: tensor (size {size}, stride {stride}, offset {offset}) reaches past its "
-                    f"storage of {storage.numel()} elements"
+                    f"{self._source}: tensor (size {bounded_repr(size)}, stride {bounded_repr(stride)}, offset "
+                    f"{offset}) reaches past its storage of {storage.numel()} elements"
                 )
-        return storage.as_strided(size, stride, offset)
+        tensor = storage.as_strided(size, stride, offset)
+        check_tensor_data({"tensor": tensor}, self._source)  # no stride-0 (self-overlapping) tensors
+        return tensor
 
 
 def _rebuild_parameter(data: Any, requires_grad: Any, hooks: Any) -> torch.Tensor:
@@ -283,9 +304,10 @@ def read_torch_archive(path: str | os.PathLike) -> tuple[Any, set[str]]:
         raise CheckpointError(f"{path}: not a torch zip checkpoint (legacy tar/pickle torch files are not supported)")
     try:
         with zipfile.ZipFile(path) as archive:
+            check_zip_members(path, archive)  # no member inflates past the file's own size
             pkl = [n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
             if len(pkl) != 1:
-                raise CheckpointError(f"{path}: expected one <prefix>/data.pkl in the archive, found {pkl}")
+                raise CheckpointError(f"{path}: expected one <prefix>/data.pkl in the archive, found {bounded_repr(pkl)}")
             prefix = pkl[0].split("/")[0]
             order = f"{prefix}/byteorder"
             if order in archive.namelist() and archive.read(order).strip() != b"little":
@@ -298,18 +320,30 @@ def read_torch_archive(path: str | os.PathLike) -> tuple[Any, set[str]]:
             except CheckpointError:
                 raise
             except Exception as err:  # noqa: BLE001 - any failure inside the pickle stream is corruption
-                raise CheckpointError(f"{path}: corrupt pickle in {pkl[0]} ({type(err).__name__}: {err})") from err
+                raise CheckpointError(f"{path}: corrupt pickle in {pkl[0]} ({describe_error(err)})") from err
             return obj, unpickler.stand_ins
     except zipfile.BadZipFile as err:
-        raise CheckpointError(f"{path}: corrupt zip archive ({err})") from err
+        raise CheckpointError(f"{path}: corrupt zip archive ({describe_error(err)})") from err
 
 
 def _is_module(obj: Any) -> bool:
     return isinstance(obj, PickledObject) and isinstance(obj.attributes.get("_modules"), dict)
 
 
-def module_state_dict(obj: PickledObject, prefix: str = "") -> dict[str, torch.Tensor]:
+#: Limits of the module tree walked in a pickled agent (the reference agent has a few hundred modules, at
+#: most ~10 levels deep); a tree of shared subtrees would otherwise be walked an exponential number of times.
+MAX_MODULES, MAX_MODULE_DEPTH = 100_000, 64
+
+
+def module_state_dict(obj: PickledObject, prefix: str = "", _visits: Optional[list[int]] = None
+                      ) -> dict[str, torch.Tensor]:
     """The flat state dict of a pickled ``nn.Module`` stand-in (parameters, persistent buffers, children)."""
+    visits = _visits if _visits is not None else [0]
+    visits[0] += 1
+    if visits[0] > MAX_MODULES or prefix.count(".") > MAX_MODULE_DEPTH:
+        raise CheckpointError(
+            f"the pickled agent's module tree has more than {MAX_MODULES} modules or {MAX_MODULE_DEPTH} levels"
+        )
     attrs = obj.attributes
     out: dict[str, torch.Tensor] = {}
     non_persistent = attrs.get("_non_persistent_buffers_set") or set()
@@ -317,15 +351,17 @@ def module_state_dict(obj: PickledObject, prefix: str = "") -> dict[str, torch.T
         for name, value in (attrs.get(group) or {}).items():
             if value is None or (group == "_buffers" and name in non_persistent):
                 continue
-            if not isinstance(value, torch.Tensor):
-                raise CheckpointError(f"{prefix}{name}: expected a tensor, got {type(value).__name__}")
+            if not isinstance(value, torch.Tensor) or not isinstance(name, str):
+                raise CheckpointError(
+                    f"{prefix}{bounded_repr(name, 80)}: expected a tensor, got {type(value).__name__}"
+                )
             out[prefix + name] = value
     for name, child in attrs["_modules"].items():
         if child is None:
             continue
-        if not _is_module(child):
-            raise CheckpointError(f"{prefix}{name}: expected a module, got {child!r}")
-        out.update(module_state_dict(child, f"{prefix}{name}."))
+        if not _is_module(child) or not isinstance(name, str):
+            raise CheckpointError(f"{prefix}{bounded_repr(name, 80)}: expected a module, got {bounded_repr(child)}")
+        out.update(module_state_dict(child, f"{prefix}{name}.", visits))
     return out
 
 
@@ -334,9 +370,9 @@ def find_agent(obj: Any, source: str = "<checkpoint>") -> PickledObject:
     if isinstance(obj, Mapping) and "agent" in obj:
         obj = obj["agent"]
     if not _is_module(obj):
-        raise CheckpointError(f"{source}: expected a pickled GenRL agent (nn.Module), got {obj!r}")
+        raise CheckpointError(f"{source}: expected a pickled GenRL agent (nn.Module), got {bounded_repr(obj)}")
     if "wm" not in obj.attributes["_modules"]:
-        raise CheckpointError(f"{source}: the pickled {obj!r} has no world model 'wm'")
+        raise CheckpointError(f"{source}: the pickled {bounded_repr(obj)} has no world model 'wm'")
     return obj
 
 
@@ -405,7 +441,7 @@ def map_keys(
         else:
             unknown.append(key)
     if unknown:
-        raise CheckpointError(f"{source}: reference keys with no mapping onto vpt-gym's modules: {unknown}")
+        raise CheckpointError(f"{source}: reference keys with no mapping onto vpt-gym's modules: {bounded_repr(unknown, 400)}")
     return mapped, skipped
 
 
@@ -517,7 +553,11 @@ def load_official_genrl(
     """
     reference, agent, top, stand_ins = reference_state_dict(path)
     mapped, skipped = map_keys(reference, str(path))
+    check_tensor_data(mapped, str(path))  # the tensors we build and copy are backed by data in the file
     wm_config, conn_config = infer_configs(mapped, _agent_rssm_config(agent), stoch, classes)
+    _check_part(lambda: WorldModel(wm_config), mapped, "world_model.", str(path))
+    if conn_config is not None:
+        _check_part(lambda: Connector(conn_config), mapped, "connector.", str(path))
     world_model = WorldModel(wm_config)
     _load_part(world_model, mapped, "world_model.", str(path))
     connector = None
@@ -527,6 +567,12 @@ def load_official_genrl(
     step = top.get("_global_step") if isinstance(top, Mapping) else None
     return OfficialGenRL(world_model.eval(), connector.eval() if connector else None,
                          int(step) if isinstance(step, int) else None, skipped, stand_ins)
+
+
+def _check_part(build: Any, mapped: Mapping[str, torch.Tensor], prefix: str, source: str) -> None:
+    """The module built from the inferred config, on the meta device, must have exactly the file's tensors."""
+    part = {k[len(prefix):]: v for k, v in mapped.items() if k.startswith(prefix)}
+    check_module_against(build, part, f"{source} ({prefix.rstrip('.')})", check_dtypes=False)
 
 
 def _load_part(module: torch.nn.Module, mapped: Mapping[str, torch.Tensor], prefix: str, source: str) -> None:

@@ -13,7 +13,7 @@ Example (fine-tune a pretrained VPT agent)::
     env = vpt_gym.make("MineRLBasaltFindCave-v0")
     model = KLPPO.from_pretrained("foundation-model-1x", env, n_steps=256, batch_size=256)
     model.learn(100_000, progress_bar=True)
-    model.save("findcave_kl")
+    model.save_pretrained("findcave_kl")    # safetensors + JSON; KLPPO.from_pretrained("findcave_kl", env) resumes
 
 Example (fine-tune a GenRL agent: world model + a behaviour learned in imagination)::
 
@@ -21,7 +21,7 @@ Example (fine-tune a GenRL agent: world model + a behaviour learned in imaginati
     model = KLPPO.from_pretrained("wm.safetensors", env, behaviour="run/behaviour.safetensors",
                                   n_steps=256, batch_size=256)
     model.learn(100_000, progress_bar=True)
-    model.policy.save_pretrained("walker_stand_kl")
+    model.save_pretrained("walker_stand_kl")
 """
 
 from agents.sb3.genrl_policy import GenRLActorCriticPolicy, GenRLActorDistribution

@@ -77,9 +77,11 @@ from torch import nn
 from agents.checkpoints import (
     CheckpointError,
     PathLike,
+    check_module_against,
     load_json,
     load_safetensors,
     load_state_dict_strict,
+    read_safetensors_header,
     save_json,
     save_safetensors,
 )
@@ -399,8 +401,13 @@ class GenRLActorCriticPolicy(MemoryOnlyEntryPoints, ActorCriticPolicy):
         if kwargs:
             raise TypeError(f"load_pretrained does not take {sorted(kwargs)}")
         schedule = lr if callable(lr) else (lambda _: float(lr))  # noqa: E731
-        policy = cls(spaces.Box(0, 255, obs_shape, np.uint8), spaces.Box(-1.0, 1.0, (action_dim,), np.float32),
-                     schedule, **arch)
+        obs_space = spaces.Box(0, 255, obs_shape, np.uint8)
+        act_space = spaces.Box(-1.0, 1.0, (action_dim,), np.float32)
+        # sizes come from config.json: check them against the weights' header before building the policy
+        specs, _ = read_safetensors_header(directory / WEIGHTS_NAME)
+        check_module_against(lambda: cls(obs_space, act_space, schedule, **arch), specs,
+                             str(directory / WEIGHTS_NAME))
+        policy = cls(obs_space, act_space, schedule, **arch)
         load_state_dict_strict(policy, load_safetensors(directory / WEIGHTS_NAME), str(directory / WEIGHTS_NAME))
         return policy.to(get_device(device))
 

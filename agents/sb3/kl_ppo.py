@@ -24,12 +24,15 @@ policy being trained ``pi`` and ``pi_ref``, a frozen copy of the policy as it wa
   :class:`~agents.sb3.sequence_buffer.SequenceRolloutBuffer` (minibatches of whole chunks; ``n_steps`` and
   ``batch_size`` must be multiples of ``chunk_len``) and both ``pi`` and ``pi_ref`` carry their memory
   across steps, rollouts and ``learn`` calls (reset at episode starts).
-- **Save/load**: SB3's zip. ``pi_ref`` is one more entry of :meth:`_get_torch_save_params`, so it is
-  written as a state dict (``ref_policy.pth``) and read back with ``torch.load(weights_only=True)``, like
-  the policy and optimizer. SB3's ``data`` member stays SB3's own format: JSON, with SB3 cloudpickling
-  what is not JSON (the policy class reference, spaces, schedules, and a callable ``kl_coef``); our
-  policy's kwargs are plain JSON. Memories are not saved (the next ``learn`` starts new episodes).
-  For a pickle-free artefact use ``model.policy.save_pretrained(dir)`` (safetensors + JSON).
+- **Save/load without pickle**: :meth:`KLPPO.save_pretrained` writes the whole run (policy, reference,
+  optimizer, KL schedule state, settings, RNG states) as safetensors + JSON (:mod:`agents.sb3.klppo_run`);
+  ``KLPPO.from_pretrained(dir, env)`` resumes it exactly (``restore_rng=True`` for the same random draws).
+- **SB3's zip** (``save``/``load``): ``pi_ref`` is one more entry of :meth:`_get_torch_save_params`, written as
+  a state dict (``ref_policy.pth``) and read back with ``torch.load(weights_only=True)``, like the policy and
+  optimizer. But SB3's ``data`` member cloudpickles what is not JSON (the policy class, spaces, schedules,
+  a callable ``kl_coef``), and unpickling runs code: :meth:`KLPPO.load` inspects the zip first
+  (:mod:`agents.sb3.zip_guard`) and refuses those entries unless ``trust_remote_code=True`` (or
+  ``custom_objects`` replaces them). Memories are not saved (the next ``learn`` starts new episodes).
 
 Example::
 
@@ -39,12 +42,17 @@ Example::
     >>> _ = model.learn(64)
     >>> round(model.logger.name_to_value["train/kl_coef"], 4)
     0.2
+    >>> import tempfile
+    >>> run = model.save_pretrained(tempfile.mkdtemp())
+    >>> KLPPO.from_pretrained(run, gym.make("Pendulum-v1")).kl_iteration
+    1
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import pickle
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -61,8 +69,16 @@ from stable_baselines3.common.utils import explained_variance, obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 
-from agents.checkpoints import PathLike, load_state_dict_strict
+from agents.checkpoints import (
+    MAX_EXTRA_NUMEL,
+    CheckpointError,
+    PathLike,
+    build_budget,
+    describe_error,
+    load_state_dict_strict,
+)
 from agents.sb3.sequence_buffer import SequenceRolloutBuffer, select_memory
+from agents.sb3.zip_guard import check_sb3_zip, pth_bytes
 
 KLDirection = Literal["ref||policy", "policy||ref"]
 #: VPT's KL coefficient and its per-iteration decay (spec vpt.md section 7).
@@ -180,6 +196,64 @@ class KLPPO(PPO):
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_last_memory", "_last_ref_memory"]
 
+    # ------------------------------------------------------------------------------------- checkpoints
+
+    def save_pretrained(self, directory: PathLike) -> str:
+        """Write the whole run -- policy, reference policy, optimizer, KL schedule state, settings, counters and
+        RNG states -- as safetensors + JSON (no pickle; see :mod:`agents.sb3.klppo_run`). Resume it with
+        :meth:`from_pretrained`. Returns ``directory`` as a string.
+
+        :param directory: created if needed; every file is written atomically, the manifest last.
+        :raises ValueError: a policy class or policy kwarg that cannot be named without pickle.
+        """
+        from agents.sb3.klppo_run import save_run
+
+        return str(save_run(self, directory))
+
+    @classmethod
+    def load(  # type: ignore[override]
+        cls,
+        path: str | PathLike | Any,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        trust_remote_code: bool = False,
+        **kwargs: Any,
+    ) -> "KLPPO":
+        """SB3's ``load`` of a ``.zip``, after checking the zip without unpickling anything.
+
+        SB3 cloudpickles the policy class, spaces and schedules into the zip, and unpickling them can run
+        code from the file: such entries are refused (:class:`~agents.sb3.zip_guard.UntrustedPickleError`)
+        unless ``trust_remote_code=True`` or ``custom_objects`` replaces each of them. Members that inflate
+        far beyond their compressed size are refused, and the network is built under a budget of what the
+        zip's weight files can fill. The pickle-free alternative: :meth:`save_pretrained` /
+        :meth:`from_pretrained`.
+
+        :param path: the zip. :param env: as SB3. :param device: as SB3.
+        :param custom_objects: as SB3: entries replaced by these values are not unpickled.
+        :param print_system_info: as SB3. :param force_reset: as SB3.
+        :param trust_remote_code: unpickle the zip's serialized entries (only for a file you trust).
+        :param kwargs: as SB3 (attributes to change).
+        """
+        check_sb3_zip(path, custom_objects, trust_remote_code)
+        _, nbytes = pth_bytes(path)
+        try:
+            with build_budget(nbytes // 64 + 64, nbytes + MAX_EXTRA_NUMEL, str(path)):
+                return super().load(path, env=env, device=device, custom_objects=custom_objects,
+                                    print_system_info=print_system_info, force_reset=force_reset, **kwargs)
+        except pickle.UnpicklingError as e:  # a .pth member refused by torch.load(weights_only=True)
+            raise CheckpointError(f"{path}: a weights file in the zip was refused ({describe_error(e, 400)})") from e
+
+    def set_parameters(self, load_path_or_dict: Any, exact_match: bool = True, device: th.device | str = "auto"
+                       ) -> None:
+        """SB3's ``set_parameters``; a zip path is size-checked first (its ``.pth`` members are read with
+        ``torch.load(weights_only=True)`` and its ``data`` is not unpickled)."""
+        if not isinstance(load_path_or_dict, dict):
+            check_sb3_zip(load_path_or_dict, trust_remote_code=True)
+        super().set_parameters(load_path_or_dict, exact_match=exact_match, device=device)
+
     @classmethod
     def from_pretrained(
         cls,
@@ -190,9 +264,13 @@ class KLPPO(PPO):
         behaviour: Any = None,
         **kwargs: Any,
     ) -> "KLPPO":
-        """A :class:`KLPPO` whose policy and reference start from a pretrained VPT or GenRL agent.
+        """A :class:`KLPPO` whose policy and reference start from a pretrained VPT or GenRL agent, or a run
+        directory written by :meth:`save_pretrained`, resumed as it was saved.
 
-        :param name_or_path: VPT: a released name (e.g. ``"foundation-model-1x"``), a safetensors directory
+        :param name_or_path: a :meth:`save_pretrained` run directory (then ``kwargs`` may hold
+            ``restore_rng=True`` -- restore the global torch/numpy/random RNG states of the moment of saving --,
+            ``device``, settings to change such as ``verbose``, and the callables a run used; the policy, its
+            reference, optimizer and KL schedule come from the directory; ``zero_value_head`` does not apply). VPT: a released name (e.g. ``"foundation-model-1x"``), a safetensors directory
             (``save_pretrained``) or an official ``.model``/``.weights`` pair. GenRL: a world-model checkpoint
             (:func:`agents.genrl.checkpoint.save_checkpoint`, or a ``WorldModel``) together with
             ``behaviour=``, or a :meth:`GenRLActorCriticPolicy.save_pretrained` directory.
@@ -209,7 +287,12 @@ class KLPPO(PPO):
         :param kwargs: :class:`KLPPO` / PPO arguments (``n_steps``, ``batch_size``, ``learning_rate``...).
         """
         from agents.sb3.genrl_policy import GenRLActorCriticPolicy
+        from agents.sb3.klppo_run import is_run_dir, load_run
 
+        if behaviour is None and isinstance(name_or_path, (str, os.PathLike)) and is_run_dir(name_or_path):
+            if policy_kwargs is not None:
+                raise ValueError(f"{name_or_path} is a KLPPO run directory: its policy is fixed (no policy_kwargs)")
+            return load_run(cls, name_or_path, env, **kwargs)
         if behaviour is not None or (
             isinstance(name_or_path, (str, os.PathLike)) and GenRLActorCriticPolicy.is_pretrained_dir(name_or_path)
         ):

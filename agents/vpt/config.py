@@ -12,6 +12,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from agents.checkpoints import bounded_repr
+
 #: Kwargs whose value is fixed in every released VPT network; anything else is refused.
 _FIXED_POLICY_KWARGS: dict[str, Any] = {
     "recurrence_type": "transformer",
@@ -29,14 +31,14 @@ def _check_fixed(kwargs: dict[str, Any], what: str) -> None:
     for key, expected in _FIXED_POLICY_KWARGS.items():
         if key in kwargs and kwargs[key] != expected:
             raise ValueError(
-                f"{what}: unsupported value {key}={kwargs[key]!r}; this implementation models only {expected!r} "
+                f"{what}: unsupported value {key}={bounded_repr(kwargs[key])}; this implementation models only {expected!r} "
                 "(the value of every released VPT checkpoint)"
             )
     if kwargs.get("first_conv_norm", False) and "conv3d_params" not in kwargs:
         raise ValueError(f"{what}: unsupported first_conv_norm=True for a policy (released policies use False)")
     for key in ("img_statistics",):
         if kwargs.get(key) is not None:
-            raise ValueError(f"{what}: unsupported {key}={kwargs[key]!r} (released checkpoints use None)")
+            raise ValueError(f"{what}: unsupported {key}={bounded_repr(kwargs[key])} (released checkpoints use None)")
 
 
 #: The action spaces a VPT network's heads can model (``PolicyConfig.action_space`` / ``IDMConfig.action_space``):
@@ -51,7 +53,7 @@ CRAFTER_N_ACTIONS = 17
 
 def _check_action_space(action_space: str) -> None:
     if action_space not in ACTION_SPACES:
-        raise ValueError(f"action_space must be one of {ACTION_SPACES}, got {action_space!r}")
+        raise ValueError(f"action_space must be one of {ACTION_SPACES}, got {bounded_repr(action_space)}")
 
 
 def _check_official(config: Any) -> None:
@@ -65,7 +67,7 @@ def _check_official(config: Any) -> None:
 def _require(kwargs: dict[str, Any], keys: tuple[str, ...], what: str) -> None:
     missing = [k for k in keys if k not in kwargs]
     if missing:
-        raise ValueError(f"{what}: missing required kwargs {missing}; got keys {sorted(kwargs)}")
+        raise ValueError(f"{what}: missing required kwargs {missing}; got keys {bounded_repr(list(kwargs))}")
 
 
 
@@ -150,11 +152,11 @@ class PolicyConfig:
         d = dict(d)
         kind = d.pop("kind", cls.kind)
         if kind != cls.kind:
-            raise ValueError(f"config kind is {kind!r}, expected {cls.kind!r}")
+            raise ValueError(f"config kind is {bounded_repr(kind)}, expected {cls.kind!r}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
-            raise ValueError(f"unknown {cls.__name__} keys {unknown}; known: {sorted(names)}")
+            raise ValueError(f"unknown {cls.__name__} keys {bounded_repr(unknown)}; known: {sorted(names)}")
         if "impala_chans" in d:
             d["impala_chans"] = tuple(d["impala_chans"])
         return cls(**d)
@@ -167,11 +169,11 @@ class PolicyConfig:
         _check_fixed(net_args, what)
         if net_args.get("attention_mask_style", "clipped_causal") != "clipped_causal":
             raise ValueError(
-                f"{what}: attention_mask_style must be 'clipped_causal', got {net_args['attention_mask_style']!r}"
+                f"{what}: attention_mask_style must be 'clipped_causal', got {bounded_repr(net_args['attention_mask_style'])}"
             )
         img = list(net_args["img_shape"])
-        if len(img) != 3 or img[0] != img[1] or img[2] != 3:
-            raise ValueError(f"{what}: img_shape must be [S, S, 3], got {img}")
+        if len(img) != 3 or not all(type(v) is int for v in img) or img[0] != img[1] or img[2] != 3:
+            raise ValueError(f"{what}: img_shape must be [S, S, 3], got {bounded_repr(img)}")
         temperature = float((pi_head_opts or {}).get("temperature", 1.0))
         return cls(
             hidsize=int(net_args["hidsize"]),
@@ -263,7 +265,7 @@ class IDMConfig:
         _check_fixed(net_args, what)
         if net_args.get("attention_mask_style") != "none":
             raise ValueError(
-                f"{what}: attention_mask_style must be 'none', got {net_args.get('attention_mask_style')!r}"
+                f"{what}: attention_mask_style must be 'none', got {bounded_repr(net_args.get('attention_mask_style'))}"
             )
         mem, steps = int(net_args.get("attention_memory_size", 128)), int(net_args.get("timesteps", 128))
         if mem != steps:
@@ -272,11 +274,14 @@ class IDMConfig:
         kernel = tuple(c3.get("kernel_size", (5, 1, 1)))
         if kernel[1:] != (1, 1) or tuple(c3.get("padding", ())) != (kernel[0] // 2, 0, 0) or c3.get("inchan", 3) != 3:
             raise ValueError(
-                f"{what}: unsupported conv3d_params {c3}; expected inchan 3, kernel (k,1,1), padding (k//2,0,0)"
+                f"{what}: unsupported conv3d_params {bounded_repr(c3)}; expected inchan 3, kernel (k,1,1), padding (k//2,0,0)"
             )
         img = list(net_args.get("img_shape", [128, 128, c3["outchan"]]))
-        if img[2] != c3["outchan"]:
-            raise ValueError(f"{what}: img_shape channels {img[2]} must equal conv3d outchan {c3['outchan']}")
+        if len(img) != 3 or not all(type(v) is int for v in (*img, c3["outchan"])) or img[2] != c3["outchan"]:
+            raise ValueError(
+                f"{what}: img_shape {bounded_repr(img)} must be 3 integers, the last equal to conv3d outchan "
+                f"{bounded_repr(c3['outchan'])}"
+            )
         return cls(
             hidsize=int(net_args["hidsize"]),
             impala_width=int(net_args["impala_width"]),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.checkpoints import CheckpointError, make_reconstructor
+from agents.checkpoints import CheckpointError, bounded_repr, make_reconstructor
 
 _INT_DTYPES = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}
 _FLOAT_DTYPES = {"float32", "float64"}
@@ -26,7 +26,7 @@ class _Gym3Record:
             state = state[0]
         if not isinstance(state, dict) or set(state) != set(self._fields):
             raise CheckpointError(
-                f"gym3 {type(self).__name__}: unexpected pickled state {state!r}; expected keys {sorted(self._fields)}"
+                f"gym3 {type(self).__name__}: unexpected pickled state {bounded_repr(state)}; expected keys {sorted(self._fields)}"
             )
         for key, typ in self._fields.items():
             if not isinstance(state[key], typ):
@@ -39,7 +39,7 @@ class _Gym3Record:
         return type(self) is type(other) and self.__dict__ == other.__dict__
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())})"
+        return f"{type(self).__name__}({', '.join(f'{k}={bounded_repr(v)}' for k, v in self.__dict__.items())})"
 
 
 class Discrete(_Gym3Record):
@@ -50,7 +50,7 @@ class Discrete(_Gym3Record):
     def __setstate__(self, state: Any) -> None:
         super().__setstate__(state)
         if self.dtype_name not in _INT_DTYPES or self.n < 1:
-            raise CheckpointError(f"gym3 Discrete: invalid n={self.n} / dtype_name={self.dtype_name!r}")
+            raise CheckpointError(f"gym3 Discrete: invalid n={self.n} / dtype_name={bounded_repr(self.dtype_name)}")
 
 
 class Real(_Gym3Record):
@@ -74,7 +74,7 @@ class DictType(_Gym3Record):
         super().__setstate__(state)
         for k, v in self._n2t.items():
             if not isinstance(k, str) or not isinstance(v, (TensorType, DictType)):
-                raise CheckpointError(f"gym3 DictType: invalid entry {k!r}: {v!r}")
+                raise CheckpointError(f"gym3 DictType: invalid entry {bounded_repr(k)}: {bounded_repr(v)}")
 
     def items(self):  # noqa: ANN201 - mirrors gym3
         return self._n2t.items()
@@ -94,12 +94,23 @@ MODEL_FILE_GLOBALS: dict[tuple[str, str], Any] = {
 }
 
 
-def to_plain(obj: Any) -> Any:
-    """Recursively turn the stand-ins into plain dicts (``{"type": "TensorType", ...}``) for printing/JSON."""
+#: Most nodes :func:`to_plain` visits: a ``.model`` of shared nested lists would otherwise expand exponentially.
+MAX_PLAIN_NODES = 100_000
+
+
+def to_plain(obj: Any, _budget: list[int] | None = None) -> Any:
+    """Recursively turn the stand-ins into plain dicts (``{"type": "TensorType", ...}``) for printing/JSON.
+
+    :raises CheckpointError: more than :data:`MAX_PLAIN_NODES` nodes (counting shared ones each time)."""
+    budget = _budget if _budget is not None else [MAX_PLAIN_NODES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise CheckpointError(f"the .model data expands to more than {MAX_PLAIN_NODES} values; refusing to convert it")
     if isinstance(obj, _Gym3Record):
-        return {"type": type(obj).__name__, **{k.lstrip("_"): to_plain(v) for k, v in obj.__dict__.items()}}
+        return {"type": type(obj).__name__,
+                **{k.lstrip("_"): to_plain(v, budget) for k, v in obj.__dict__.items()}}
     if isinstance(obj, dict):
-        return {k: to_plain(v) for k, v in obj.items()}
+        return {k: to_plain(v, budget) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [to_plain(v) for v in obj]
+        return [to_plain(v, budget) for v in obj]
     return obj

@@ -35,11 +35,15 @@ from torch import nn
 
 from agents.checkpoints import (
     CheckpointError,
+    bounded_repr,
+    check_module_against,
+    describe_error,
     PathLike,
     load_json,
     load_safetensors,
     load_state_dict_strict,
     load_torch_state_dict,
+    read_safetensors_header,
     restricted_load,
     save_json,
     save_safetensors,
@@ -71,7 +75,7 @@ def read_model_file(path: PathLike) -> dict[str, Any]:
         net_args = data["model"]["args"]["net"]["args"]
         pi_opts = data["model"]["args"].get("pi_head_opts", {})
     except (TypeError, KeyError) as e:
-        raise CheckpointError(f"{path}: not a VPT .model file: no model.args.net.args ({type(e).__name__}: {e})") from e
+        raise CheckpointError(f"{path}: not a VPT .model file: no model.args.net.args ({describe_error(e)})") from e
     if not isinstance(net_args, dict) or not isinstance(pi_opts, dict):
         raise CheckpointError(f"{path}: model.args.net.args / pi_head_opts must be dicts")
     return data
@@ -88,7 +92,7 @@ def config_from_model_file(path: PathLike) -> PolicyConfig | IDMConfig:
         else:
             config = PolicyConfig.from_official(net_args, pi_opts)
     except ValueError as e:
-        raise CheckpointError(f"{path}: {e}") from e
+        raise CheckpointError(f"{path}: {describe_error(e, 400).partition(': ')[2]}") from e
     _check_action_space(data, config, path)
     return config
 
@@ -103,10 +107,10 @@ def _check_action_space(data: dict[str, Any], config: PolicyConfig | IDMConfig, 
     else:
         expected = {"buttons": ((config.n_buttons,), 2), "camera": ((2,), config.n_camera_bins)}
     if not isinstance(ac_space, DictType):
-        raise CheckpointError(f"{path}: extra_args.ac_space is {ac_space!r}, expected a gym3 DictType")
+        raise CheckpointError(f"{path}: extra_args.ac_space is {bounded_repr(ac_space)}, expected a gym3 DictType")
     got = {k: (v.shape, getattr(v.eltype, "n", None)) for k, v in ac_space.items() if isinstance(v, TensorType)}
     if got != expected:
-        raise CheckpointError(f"{path}: action space {got} does not match the network's heads {expected}")
+        raise CheckpointError(f"{path}: action space {bounded_repr(got)} does not match the network's heads {expected}")
 
 
 def _build(config: PolicyConfig | IDMConfig) -> VPTNetwork:
@@ -117,8 +121,8 @@ def load_official(model_file: PathLike, weights_file: PathLike, device: str | to
     """Build the network an official ``.model`` describes and load its ``.weights`` strictly."""
     config = config_from_model_file(model_file)
     state = load_torch_state_dict(weights_file, map_location="cpu")
-    with torch.device("meta"):
-        net = _build(config)
+    # the architecture comes from the .model file: check it against the weights before allocating it
+    net = check_module_against(lambda: _build(config), state, str(weights_file), check_dtypes=False)
     net = net.to_empty(device="cpu")
     load_state_dict_strict(net, state, source=str(weights_file))
     return net.to(device).eval()
@@ -189,7 +193,7 @@ def config_from_dict(d: dict[str, Any]) -> PolicyConfig | IDMConfig:
     kinds = {PolicyConfig.kind: PolicyConfig, IDMConfig.kind: IDMConfig}
     kind = d.get("kind")
     if kind not in kinds:
-        raise CheckpointError(f"config kind {kind!r} is not one of {sorted(kinds)}")
+        raise CheckpointError(f"config kind {bounded_repr(kind)} is not one of {sorted(kinds)}")
     return kinds[kind].from_dict(d)
 
 
@@ -199,11 +203,12 @@ def load_pretrained(directory: PathLike, device: str | torch.device = "cpu") -> 
     try:
         config = config_from_dict(load_json(d / CONFIG_FILE))
     except ValueError as e:
-        raise CheckpointError(f"{d / CONFIG_FILE}: {e}") from e
+        raise CheckpointError(f"{d / CONFIG_FILE}: {describe_error(e, 400).partition(': ')[2]}") from e
+    # the architecture comes from config.json: check it against the weights file's header (shapes, dtypes,
+    # sizes) before allocating anything
+    specs, _ = read_safetensors_header(d / WEIGHTS_FILE)
+    net = check_module_against(lambda: _build(config), specs, str(d / WEIGHTS_FILE)).to_empty(device="cpu")
     state = load_safetensors(d / WEIGHTS_FILE)
-    with torch.device("meta"):
-        net = _build(config)
-    net = net.to_empty(device="cpu")
     load_state_dict_strict(net, state, source=str(d / WEIGHTS_FILE))
     return net.to(device).eval()
 

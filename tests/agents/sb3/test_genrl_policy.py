@@ -304,7 +304,7 @@ def test_klppo_learn_few_hundred_steps_on_walker_pixels(checkpoints, tmp_path):
     assert float(distribution_kl(ref_dist, dist).mean()) > 0
     # SB3 zip round trip (policy kwargs are plain JSON) and the safetensors directory both restore the weights
     model.save(tmp_path / "model.zip")
-    loaded = KLPPO.load(tmp_path / "model.zip", device="cpu")
+    loaded = KLPPO.load(tmp_path / "model.zip", device="cpu", trust_remote_code=True)  # our own file
     assert all(torch.equal(after[k], v) for k, v in loaded.policy.state_dict().items())
     assert all(torch.equal(ref[k], v) for k, v in loaded.ref_policy.state_dict().items())
     model.policy.save_pretrained(tmp_path / "dir")

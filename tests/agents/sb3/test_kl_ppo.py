@@ -221,7 +221,7 @@ def test_save_load_restores_policy_reference_and_schedule(tmp_path):
         data = z.read("data").decode()
     assert {"policy.pth", "ref_policy.pth", "policy.optimizer.pth"} <= names
     assert '"ref_policy"' not in data and "_last_memory" not in data  # weights go through state dicts only
-    loaded = KLPPO.load(path, env=gym.make("Pendulum-v1"), device="cpu")
+    loaded = KLPPO.load(path, env=gym.make("Pendulum-v1"), device="cpu", trust_remote_code=True)  # our own file
     for name in ("policy", "ref_policy"):
         a, b = getattr(model, name).state_dict(), getattr(loaded, name).state_dict()
         assert a.keys() == b.keys()

@@ -264,7 +264,8 @@ def test_klppo_zip_save_load_is_exact(tmp_path):
     model = vpt_model(n_steps=16, batch_size=16, n_epochs=1, learning_rate=1e-3)
     model.learn(32)
     model.save(tmp_path / "vpt.zip")
-    loaded = KLPPO.load(tmp_path / "vpt.zip", env=make_vec_env(minerl_env, n_envs=2), device="cpu")
+    loaded = KLPPO.load(tmp_path / "vpt.zip", env=make_vec_env(minerl_env, n_envs=2), device="cpu",
+                        trust_remote_code=True)  # our own file
     assert isinstance(loaded.policy, VPTActorCriticPolicy) and isinstance(loaded.rollout_buffer, SequenceRolloutBuffer)
     assert state_equal(loaded.policy.state_dict(), model.policy.state_dict())
     assert state_equal(loaded.ref_policy.state_dict(), model.ref_policy.state_dict())
