@@ -36,7 +36,11 @@ from gymnasium.envs.registration import EnvSpec
 from agents.minari_datasets import MinariEpisode, load_dataset, write_dataset
 from agents.vpt.contractor import AGENT_RESOLUTION, ContractorWriter, read_pair, resolve_pairs
 
-__all__ = ["agent_action_space", "contractor_to_minari", "iter_minari_recordings", "minari_to_contractor"]
+__all__ = ["DEFAULT_ENVS", "agent_action_space", "contractor_to_minari", "iter_minari_recordings", "minari_to_contractor"]
+
+
+#: The environment recorded for a codec's recordings when none is given.
+DEFAULT_ENVS = {"minecraft": "vpt_gym/MineRLHumanSurvival-v0", "crafter": "vpt_gym/Crafter-v1"}
 
 
 def agent_action_space(action_codec: str) -> gym.spaces.MultiDiscrete:
@@ -53,7 +57,7 @@ def agent_action_space(action_codec: str) -> gym.spaces.MultiDiscrete:
 def contractor_to_minari(
     data: str | os.PathLike | Sequence[str | os.PathLike],
     dataset_id: str,
-    env: str | EnvSpec,
+    env: str | EnvSpec | None = None,
     *,
     labels: str | None = None,
     resolution: int = AGENT_RESOLUTION,
@@ -69,6 +73,8 @@ def contractor_to_minari(
     :param data: a directory of contractor pairs or a list of ``.mp4`` paths (as ``vpt-gym bc train``).
     :param dataset_id: e.g. ``"vpt-gym/MineRLHumanSurvival/contractor-v0"``.
     :param env: the environment the recordings come from (a registered id or spec; recorded, not created).
+        Default: :data:`DEFAULT_ENVS` of the codec (VPT's contractors played free survival, MineRL's
+        ``HumanSurvival``; Crafter's demonstrations come from ``vpt_gym/Crafter-v1``).
     :param labels: directory of the ``.jsonl`` labels when they are not beside the videos.
     :param resolution: frame side. :param action_codec: ``"minecraft"`` or ``"crafter"``.
     :param algorithm_name: :param description: :param author: :param author_email: :param code_permalink:
@@ -77,6 +83,7 @@ def contractor_to_minari(
     :raises ValueError: when a recording cannot be read (naming it) or has fewer than two frames.
     """
     space = agent_action_space(action_codec)
+    env = env if env is not None else DEFAULT_ENVS[action_codec]
     episodes = []
     pairs = resolve_pairs(data, labels)
     for pair in pairs:
