@@ -186,8 +186,10 @@ def resolve_shards(data_shards: int | None, saved: int | None, world_size: int, 
         raise ValueError(f"data_shards must be >= 1; got {shards}")
     if shards % world_size:
         raise ValueError(
-            f"data_shards ({shards}) must be a multiple of the number of processes ({world_size}): each "
-            "process reads a whole number of shards"
+            f"data_shards ({shards}{', the value of the run being resumed' if data_shards is None and saved else ''}) "
+            f"must be a multiple of the number of processes ({world_size}): each process reads a whole number of "
+            "shards (a run continues on any number of processes dividing its data_shards, so start runs that may "
+            "grow with a larger --data-shards)"
         )
     if batch_size % shards:
         raise ValueError(

@@ -737,7 +737,7 @@ def _rank_batches(
     the original single-stream order; with more, shard ``s`` has its own ``default_rng([seed, epoch, 1, s])``.
     """
     indices = deal(range(len(order)), shards)
-    per_shard, buffer = config.batch_size // shards, max(config.batch_size // shards, config.shuffle_buffer // shards)
+    per_shard, buffer = config.batch_size // shards, config.shuffle_buffer // shards
     streams: list[Iterator[list[IDMWindow]] | None] = []
     for s in shard_range(ctx.rank, ctx.world_size, shards):
         pairs = [order[i] for i in indices[s]]
@@ -795,6 +795,8 @@ def _train_idm(config: IDMTrainingConfig, ctx: DistributedContext) -> IDMTrainin
         saved_config = {"data_shards": 1, **state.get("config", {})}  # runs from before data_shards had one
         step, epoch, done_in_epoch = int(state["step"]), int(state["epoch"]), int(state["batches_in_epoch"])
     shards = resolve_shards(config.data_shards, saved_config.get("data_shards"), ctx.world_size, config.batch_size)
+    if config.shuffle_buffer < config.batch_size:
+        raise ValueError(f"shuffle_buffer ({config.shuffle_buffer}) must be >= batch_size ({config.batch_size})")
     settings = {**config.to_json(), "data_shards": shards}
     if ckpt is not None:
         check_resumable(ckpt, saved_config, settings, _RESUME_KEYS)

@@ -31,6 +31,16 @@ def test_shards_are_dealt_round_robin_in_blocks_per_rank() -> None:
         resolve_shards(3, None, world_size=2, batch_size=6)
     with pytest.raises(ValueError, match=r"batch_size \(6.*multiple of data_shards \(4\)"):
         resolve_shards(4, None, world_size=1, batch_size=6)
+    with pytest.raises(ValueError, match=r"data_shards \(1, the value of the run being resumed\).*--data-shards"):
+        resolve_shards(None, 1, world_size=2, batch_size=4)  # a one-shard run cannot be split over 2 processes
+
+
+def test_training_settings_that_cannot_shard_are_clear_errors(tmp_path: Path) -> None:
+    data = write_uneven_dataset(tmp_path / "data")
+    with pytest.raises(ValueError, match=r"shuffle_buffer \(1\) must be >= batch_size \(2\)"):
+        run("idm", data, tmp_path / "idm", shuffle_buffer=1)
+    with pytest.raises(ValueError, match=r"batch_size \(3, the global batch\) must be a multiple of data_shards \(2\)"):
+        run("bc", data, tmp_path / "bc", batch_size=3)
 
 
 def test_one_process_context_communicates_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -112,6 +122,7 @@ def test_rank0_checkpoint_holds_every_lanes_memory(runs: dict) -> None:
     assert sorted(p.name for p in (root / "logs").iterdir()) == ["from-step-0"]
 
 
+@pytest.mark.slow  # ~10-15 s; the README's torchrun example runs the same path in the default suite
 def test_torchrun_runs_the_cli_on_two_processes(runs: dict, tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
