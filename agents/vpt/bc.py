@@ -39,6 +39,11 @@ resumed run continues identically; progress goes to a tqdm bar and SB3's logger 
 tensorboard). **Fine-tuning** is :func:`train_bc` with ``init_from`` set to a pretrained directory, an
 official ``.model``/``.weights`` pair or a released name (:func:`agents.vpt.io.from_pretrained`).
 
+**Data-parallel runs** (``torchrun``, :mod:`agents.vpt.distributed`): the recordings are dealt to
+``data_shards`` shards, each played by its own ``batch_size / data_shards`` lanes on the one process that
+reads it; the loss is the mean over the global batch's frames and rank 0 saves every lane's memory, so a
+run resumes on another number of processes.
+
 Example::
 
     >>> from agents.vpt.bc import BCConfig, train_bc

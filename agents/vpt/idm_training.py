@@ -53,6 +53,10 @@ all of the FLOPs), bfloat16 weights for the transformer's linear layers, bfloat1
 conv and fused attention, under ``torch.inference_mode``
 (``python -m benchmarks.idm_labelling_speed`` measures it against float32).
 
+**Data-parallel runs** (``torchrun``, :mod:`agents.vpt.distributed`): the recordings are dealt to
+``data_shards`` shards, each read by one process with its own shuffle buffer; every batch takes
+``batch_size / data_shards`` windows from each shard and the loss is the mean over the global batch.
+
 Example::
 
     >>> import tempfile
