@@ -39,6 +39,11 @@ resumed run continues identically; progress goes to a tqdm bar and SB3's logger 
 tensorboard). **Fine-tuning** is :func:`train_bc` with ``init_from`` set to a pretrained directory, an
 official ``.model``/``.weights`` pair or a released name (:func:`agents.vpt.io.from_pretrained`).
 
+**Data-parallel runs** (``torchrun``, :mod:`agents.vpt.distributed`): the recordings are dealt to
+``data_shards`` shards, each played by its own ``batch_size / data_shards`` lanes on the one process that
+reads it; the loss is the mean over the global batch's frames and rank 0 saves every lane's memory, so a
+run resumes on another number of processes.
+
 Example::
 
     >>> from agents.vpt.bc import BCConfig, train_bc
@@ -62,6 +67,7 @@ import torch
 
 from agents.vpt.config import POLICY_PRESETS
 from agents.vpt.contractor import ContractorFormatError, ContractorPair, read_pair, resolve_pairs
+from agents.vpt.distributed import DistributedContext, deal, distributed_context, resolve_shards, shard_range
 from agents.vpt.policy import VPTPolicyNet
 from agents.vpt.training_run import (
     build_network,
@@ -324,6 +330,11 @@ class BCConfig:
     :param progress: tqdm bar. :param device: torch device.
     :param prefetch: batches decoded ahead in a background thread (0: decode in the training loop).
     :param resume: continue from ``out_dir``'s latest checkpoint if there is one.
+    :param data_shards: data shards S of a data-parallel run (:mod:`agents.vpt.distributed`): each epoch's
+        recordings are dealt to S shards, each read by one process and played by its own
+        ``batch_size / S`` lanes. The batches are the same for any number of processes dividing S.
+        Default: the value of the run being resumed, else the number of processes (1: all lanes share
+        one queue of recordings, as described above).
     """
 
     data: str | list[str]
@@ -349,6 +360,7 @@ class BCConfig:
     device: str = "cpu"
     prefetch: int = 2
     resume: bool = True
+    data_shards: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -379,46 +391,124 @@ def build_policy(policy: str | dict[str, Any], init_from: str | None, seed: int)
 
 
 #: Settings that decide the data order and the network: a resumed run must keep them.
-_RESUME_KEYS = ("policy", "init_from", "batch_size", "chunk_len", "drop_null", "seed", "labels")
+_RESUME_KEYS = ("policy", "init_from", "batch_size", "chunk_len", "drop_null", "seed", "labels", "data_shards")
+
+
+class _LogProbs(torch.nn.Module):
+    """The policy's forward returning ``(logp, new_state)``: plain containers, in which DDP finds the output
+    tensors (it does not look inside :class:`~agents.vpt.policy.PolicyOutput`, and would then never
+    average the gradients)."""
+
+    def __init__(self, policy: VPTPolicyNet) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def forward(
+        self, obs: torch.Tensor, first: torch.Tensor, state: TransformerState
+    ) -> tuple[dict[str, torch.Tensor], TransformerState]:
+        out, new_state = self.policy(obs, first, state)
+        return out.logp, new_state
+
+
+def _padding(lanes: int, chunk_len: int, resolution: int, agent_dims: int) -> BCBatch:
+    """A chunk of padding for ``lanes`` lanes (no frame counts; ``first`` set, as iter_bc_batches pads)."""
+    return BCBatch(
+        np.zeros((lanes, chunk_len, resolution, resolution, 3), np.uint8), np.zeros((lanes, chunk_len, agent_dims), np.int64),
+        np.ones((lanes, chunk_len), bool), np.zeros((lanes, chunk_len), bool),
+    )  # fmt: skip
+
+
+def _rank_batches(
+    order: Sequence[ContractorPair], config: BCConfig, shards: int, ctx: DistributedContext, chunk_len: int,
+    policy: VPTPolicyNet, problems: Problems,
+) -> Iterator[BCBatch]:  # fmt: skip
+    """This process's lanes of each chunk of an epoch: shard ``s`` plays ``order[s::shards]`` on its
+    ``batch_size / shards`` lanes (padding once it ran out), the shards' lanes stacked in shard order.
+    Ends when all of this process's shards ran out."""
+    from agents.vpt.action_codecs import get_codec
+
+    lanes, resolution = config.batch_size // shards, policy.config.img_size
+    dims = get_codec(policy.config.action_space).agent_dims
+    dealt = deal(order, shards)
+    streams: list[Iterator[BCBatch] | None] = [
+        iter_bc_batches(dealt[s], lanes, chunk_len, resolution, config.drop_null, problems,
+                        action_codec=policy.config.action_space)  # fmt: skip
+        for s in shard_range(ctx.rank, ctx.world_size, shards)
+    ]
+    while True:
+        parts = [next(stream, None) if stream is not None else None for stream in streams]
+        streams = [stream if part is not None else None for stream, part in zip(streams, parts)]
+        if all(part is None for part in parts):
+            return
+        parts = [part if part is not None else _padding(lanes, chunk_len, resolution, dims) for part in parts]
+        if len(parts) == 1:
+            yield parts[0]
+        else:
+            yield BCBatch(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(BCBatch)))
 
 
 def train_bc(config: BCConfig) -> BCResult:
     """Behavioural cloning / fine-tuning (see the module docstring); resumes from ``config.out_dir``'s
     latest checkpoint when there is one.
 
+    Under ``torchrun`` (or in an initialised process group) the run is data-parallel
+    (:mod:`agents.vpt.distributed`): every process calls this with the same config and plays
+    ``batch_size / N`` of the lanes; rank 0 writes the checkpoints (with every lane's memory), logs and
+    the final policy, and every rank returns the same result.
+
     :param config: the run's settings.
     :return: a :class:`BCResult`.
     """
+    with distributed_context(config.device) as ctx:
+        return _train_bc(config, ctx)
+
+
+def _train_bc(config: BCConfig, ctx: DistributedContext) -> BCResult:
+    from stable_baselines3.common.logger import Logger
     from tqdm.auto import tqdm
+
+    from agents.vpt.idm_training import _check_same_pairs
 
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    device = torch.device(config.device)
+    device = ctx.device
     pairs = resolve_pairs(config.data, config.labels)
+    _check_same_pairs(ctx, pairs)
     val_pairs = resolve_pairs(config.val_data) if config.val_data is not None else []
     policy = build_policy(config.policy, config.init_from, config.seed).to(device)
     chunk_len = config.chunk_len or policy.config.timesteps
     params = trainable_parameters(policy)  # one list for the optimizer AND the clipping (reference bug fix)
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     step, epoch, done_in_epoch = 0, 0, 0
-    state = policy.initial_state(config.batch_size, device)
     ckpt = latest_checkpoint(out) if config.resume else None
+    saved_config: dict[str, Any] = {}
+    extra: dict[str, torch.Tensor] = {}
     if ckpt is not None:
         saved, extra = load_checkpoint(ckpt, policy, optimizer)
-        check_resumable(ckpt, saved.get("config", {}), config.to_json(), _RESUME_KEYS)
+        saved_config = {"data_shards": 1, **saved.get("config", {})}  # runs from before data_shards had one
         step, epoch, done_in_epoch = int(saved["step"]), int(saved["epoch"]), int(saved["batches_in_epoch"])
-        if done_in_epoch:
-            state = _state_from_tensors(extra, state)
-    logger = make_logger(out / "logs" / f"from-step-{step}", config.log_formats)
+    shards = resolve_shards(config.data_shards, saved_config.get("data_shards"), ctx.world_size, config.batch_size)
+    settings = {**config.to_json(), "data_shards": shards}
+    if ckpt is not None:
+        check_resumable(ckpt, saved_config, settings, _RESUME_KEYS)
+    lanes = config.batch_size // ctx.world_size  # this process's lanes: rows [lo, lo + lanes) of the batch
+    lo = ctx.rank * lanes
+    state = policy.initial_state(lanes, device)
+    if done_in_epoch:  # the checkpoint holds every lane's memory; take this process's rows
+        state = _state_from_tensors({k: v[lo : lo + lanes] for k, v in extra.items()}, state)
+    model = ctx.wrap(_LogProbs(policy))
+    logger = make_logger(out / "logs" / f"from-step-{step}", config.log_formats) if ctx.is_main else Logger(None, [])
     problems: Problems = []
     losses: list[float] = []
     max_steps = config.max_steps if config.max_steps is not None else math.inf
     bar = tqdm(total=None if config.max_steps is None else config.max_steps, initial=step, unit="step",
-               desc="BC training", disable=not config.progress)  # fmt: skip
+               desc="BC training", disable=not config.progress or not ctx.is_main)  # fmt: skip
 
-    def save() -> None:
-        trainer_state = {"step": step, "epoch": epoch, "batches_in_epoch": done_in_epoch, "config": config.to_json()}
-        save_checkpoint(out, policy, optimizer, trainer_state, _state_tensors(state), keep=config.keep_checkpoints)
+    def save() -> None:  # every process calls it (the memory of all lanes is gathered); rank 0 writes
+        memory = {k: ctx.gather_batch(v) for k, v in _state_tensors(state).items()}
+        if ctx.is_main:
+            trainer_state = {"step": step, "epoch": epoch, "batches_in_epoch": done_in_epoch, "config": settings}
+            save_checkpoint(out, policy, optimizer, trainer_state, memory, keep=config.keep_checkpoints)
 
     started, frames_seen = time.perf_counter(), 0
     val_loss = None
@@ -426,29 +516,36 @@ def train_bc(config: BCConfig) -> BCResult:
         while epoch < config.epochs and step < max_steps:
             rng = np.random.default_rng([config.seed, epoch])
             order = [pairs[i] for i in rng.permutation(len(pairs))]
-            batches = prefetch(iter_bc_batches(order, config.batch_size, chunk_len, policy.config.img_size,
-                                               config.drop_null, problems,
-                                               action_codec=policy.config.action_space), config.prefetch)  # fmt: skip
+            batches = prefetch(_rank_batches(order, config, shards, ctx, chunk_len, policy, problems), config.prefetch)
             finished = True
-            n_batches = 0
-            for index, batch in enumerate(batches):
-                n_batches += 1
+            index = -1
+            while True:
+                index += 1
+                batch = next(batches, None)
                 if index < done_in_epoch:
                     continue  # resumed: trained on before the checkpoint (the memory was restored)
                 if step >= max_steps:
                     finished = False
                     break
+                if batch is None:  # this process's shards ran out; others may still have data
+                    batch = _padding(lanes, chunk_len, policy.config.img_size, policy.pi_head.agent_dims)
+                n_local = int(batch.mask.sum())
+                (n_global,) = ctx.sum([n_local])
+                if n_global == 0:  # every lane of every process ran out: the epoch is over
+                    break
                 obs, actions, first, mask = _to_tensors(batch, device)
-                out_, new_state = policy(obs, first, state)
-                loss = bc_loss(policy, out_.logp, actions, mask)
+                logp, new_state = model(obs, first, state)
+                loss = bc_loss(policy, logp, actions, mask)
+                # this process's share of the mean over the global batch; DDP averages, so times N
+                share = n_local / n_global
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                (loss * (share * ctx.world_size)).backward()
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm))
                 optimizer.step()
                 state = detach_state(new_state)
                 step, done_in_epoch = step + 1, index + 1
-                frames_seen += int(mask.sum())
-                losses.append(float(loss.detach()))
+                frames_seen += int(n_global)
+                losses.append(ctx.sum([float(loss.detach()) * share])[0])
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.3f}")
                 if step % config.log_every == 0:
@@ -460,19 +557,21 @@ def train_bc(config: BCConfig) -> BCResult:
                 if config.checkpoint_every and step % config.checkpoint_every == 0:
                     save()
             batches.close()  # stops the prefetch thread when the loop ended early
-            if n_batches == 0:
+            if index == 0 and finished and done_in_epoch == 0:
+                reported = [p for rank_problems in ctx.gather_objects(problems) for p in rank_problems]
                 raise ValueError(
                     "no training steps: every recording failed or has no kept steps; problems: "
-                    f"{[(str(p.video), reason) for p, reason in problems]}"
+                    f"{[(str(p.video), reason) for p, reason in reported]}"
                 )
             if not finished:
                 break
             epoch, done_in_epoch = epoch + 1, 0
-            state = policy.initial_state(config.batch_size, device)
+            state = policy.initial_state(lanes, device)
         save()
-        if val_pairs:
+        if val_pairs and ctx.is_main:
             val_loss = evaluate_bc(policy, val_pairs, config.batch_size, chunk_len, config.drop_null, problems)
             logger.record("eval/loss", val_loss)
+        val_loss = ctx.broadcast_object(val_loss)
         logger.record("train/total_steps", step)
         logger.dump(step)
     finally:
@@ -481,7 +580,10 @@ def train_bc(config: BCConfig) -> BCResult:
     from agents.vpt.io import save_pretrained
 
     final_dir = out / "final"
-    save_pretrained(policy, final_dir)
+    if ctx.is_main:
+        save_pretrained(policy, final_dir)
     seen: set[tuple[str, str]] = set()
-    unique = [p for p in problems if (str(p[0].video), p[1]) not in seen and not seen.add((str(p[0].video), p[1]))]
+    unique = [p for rank_problems in ctx.gather_objects(problems) for p in rank_problems
+              if (str(p[0].video), p[1]) not in seen and not seen.add((str(p[0].video), p[1]))]  # fmt: skip
+    ctx.barrier()  # the final policy is written before any process returns
     return BCResult(policy.eval(), step, losses, val_loss, unique, final_dir)

@@ -11,12 +11,14 @@ Example (the whole method on contractor-format data)::
     vpt-gym idm label videos/ --idm runs/idm/final --out labels/
     vpt-gym bc train videos/ runs/bc --labels labels/ --policy 1x
     vpt-gym bc train house/ runs/ft --init-from runs/bc/final   # fine-tuning
+    torchrun --standalone --nproc_per_node 4 -m vpt_gym.cli bc train videos/ runs/bc   # data-parallel
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Any
 
 from vpt_gym.user_errors import UsageError
@@ -57,6 +59,14 @@ def _common_training_arguments(p: argparse.ArgumentParser, lr: float, weight_dec
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--no-resume", action="store_true", help="start over even if OUT_DIR has a checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--data-shards", type=_positive, default=None,
+                   help="data shards of a data-parallel run (torchrun): the batches are the same for any number "
+                        "of processes dividing it (default: the resumed run's, else the number of processes)")
+
+
+def _is_main_process() -> bool:
+    """Rank 0 of a torchrun job (or a plain one-process run): the process that prints the results."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -129,8 +139,10 @@ def idm_run(args: argparse.Namespace) -> int:
             shuffle_buffer=args.shuffle_buffer, seed=args.seed, checkpoint_every=args.checkpoint_every,
             keep_checkpoints=args.keep_checkpoints, log_every=args.log_every, eval_every=args.eval_every,
             log_formats=args.log_formats, progress=not args.no_progress, device=args.device,
-            resume=not args.no_resume,
+            resume=not args.no_resume, data_shards=args.data_shards,
         ))  # fmt: skip
+        if not _is_main_process():
+            return 0
         for pair, reason in result.problems:
             print(f"skipped {pair.video}: {reason}")
         _print_json({"steps": result.steps, "final": str(result.final_dir),
@@ -203,8 +215,10 @@ def bc_run(args: argparse.Namespace) -> int:
         max_steps=args.max_steps, lr=args.lr, weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm,
         drop_null=args.drop_null, seed=args.seed, checkpoint_every=args.checkpoint_every,
         keep_checkpoints=args.keep_checkpoints, log_every=args.log_every, log_formats=args.log_formats,
-        progress=not args.no_progress, device=args.device, resume=not args.no_resume,
+        progress=not args.no_progress, device=args.device, resume=not args.no_resume, data_shards=args.data_shards,
     ))  # fmt: skip
+    if not _is_main_process():
+        return 0
     for pair, reason in result.problems:
         print(f"skipped {pair.video}: {reason}")
     first = result.losses[0] if result.losses else None

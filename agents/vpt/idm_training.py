@@ -53,6 +53,10 @@ all of the FLOPs), bfloat16 weights for the transformer's linear layers, bfloat1
 conv and fused attention, under ``torch.inference_mode``
 (``python -m benchmarks.idm_labelling_speed`` measures it against float32).
 
+**Data-parallel runs** (``torchrun``, :mod:`agents.vpt.distributed`): the recordings are dealt to
+``data_shards`` shards, each read by one process with its own shuffle buffer; every batch takes
+``batch_size / data_shards`` windows from each shard and the loss is the mean over the global batch.
+
 Example::
 
     >>> import tempfile
@@ -78,6 +82,7 @@ import torch
 
 from agents.vpt.config import IDM_PRESETS
 from agents.vpt.contractor import ContractorFormatError, ContractorPair, read_pair, resolve_pairs
+from agents.vpt.distributed import DistributedContext, deal, distributed_context, resolve_shards, shard_range
 from agents.vpt.idm import IDMNetwork
 from agents.vpt.labelling import label_frames
 from agents.vpt.policy import check_frames
@@ -633,6 +638,11 @@ class IDMTrainingConfig:
     :param progress: show a tqdm bar.
     :param device: torch device.
     :param resume: continue from ``out_dir``'s latest checkpoint if there is one.
+    :param data_shards: data shards S of a data-parallel run (:mod:`agents.vpt.distributed`): each epoch's
+        recordings are dealt to S shards, each read by one process, each giving ``batch_size / S`` windows
+        (from its own shuffle buffer of ``shuffle_buffer / S``) to every batch. The batches are the same
+        for any number of processes dividing S. Default: the value of the run being resumed, else the
+        number of processes (1: the single-stream order described above).
     """
 
     data: str | list[str]
@@ -660,6 +670,7 @@ class IDMTrainingConfig:
     progress: bool = True
     device: str = "cpu"
     resume: bool = True
+    data_shards: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -699,21 +710,81 @@ def _batch_tensors(batch: list[IDMWindow], device: torch.device) -> tuple[torch.
 
 
 #: Settings that decide the data order and the network: a resumed run must keep them.
-_RESUME_KEYS = ("model", "init_from", "window", "batch_size", "shuffle_buffer", "random_offsets", "seed", "val_fraction")
+_RESUME_KEYS = ("model", "init_from", "window", "batch_size", "shuffle_buffer", "random_offsets", "seed", "val_fraction",
+                "data_shards")
+
+
+def _padding_window(idm: IDMNetwork, window: int) -> IDMWindow:
+    """A blank window with valid targets: the zero-weight step of a process whose shards ran out."""
+    frames = np.zeros((window, idm.config.img_size, idm.config.img_size, 3), np.uint8)
+    if idm.config.action_space != "minecraft":
+        return IDMWindow("", 0, frames, None, None, np.zeros((window, 1), np.int64))
+    return IDMWindow("", 0, frames, np.zeros((window, len(BUTTONS)), np.int64), np.zeros((window, 2)))
+
+
+def _rank_batches(
+    order: Sequence[ContractorPair],
+    offsets: list[int] | None,
+    rng: np.random.Generator,
+    epoch: int,
+    config: IDMTrainingConfig,
+    shards: int,
+    ctx: DistributedContext,
+    idm: IDMNetwork,
+    problems: list[tuple[ContractorPair, str]],
+) -> Iterator[list[IDMWindow]]:
+    """This process's part of each batch of an epoch: one sub-batch of ``batch_size / shards`` windows from
+    each of its shards, concatenated in shard order (a shard that ran out gives none). Ends when all of its
+    shards ran out.
+
+    With one shard the epoch's ``rng`` (after the order and offsets were drawn) drives the shuffle buffer,
+    the original single-stream order; with more, shard ``s`` has its own ``default_rng([seed, epoch, 1, s])``.
+    """
+    indices = deal(range(len(order)), shards)
+    per_shard, buffer = config.batch_size // shards, config.shuffle_buffer // shards
+    streams: list[Iterator[list[IDMWindow]] | None] = []
+    for s in shard_range(ctx.rank, ctx.world_size, shards):
+        pairs = [order[i] for i in indices[s]]
+        shard_offsets = [offsets[i] for i in indices[s]] if offsets is not None else None
+        shard_rng = rng if shards == 1 else np.random.default_rng([config.seed, epoch, 1, s])
+        windows = iter_idm_windows(pairs, config.window, idm.config.img_size, problems, offsets=shard_offsets,
+                                   action_codec=idm.config.action_space)  # fmt: skip
+        streams.append(shuffled_batches(windows, per_shard, buffer, shard_rng))
+    while any(stream is not None for stream in streams):
+        batch: list[IDMWindow] = []
+        for k, stream in enumerate(streams):
+            part = next(stream, None) if stream is not None else None
+            if part is None:
+                streams[k] = None
+            else:
+                batch.extend(part)
+        if batch:
+            yield batch
 
 
 def train_idm(config: IDMTrainingConfig) -> IDMTrainingResult:
     """Train an IDM (see the module docstring); resumes from ``config.out_dir`` when it has a checkpoint.
 
+    Under ``torchrun`` (or in an initialised process group) the run is data-parallel
+    (:mod:`agents.vpt.distributed`): every process calls this with the same config; rank 0 writes the
+    checkpoints, logs and the final model, and every rank returns the same result.
+
     :param config: the run's settings.
     :return: an :class:`IDMTrainingResult`.
     """
+    with distributed_context(config.device) as ctx:
+        return _train_idm(config, ctx)
+
+
+def _train_idm(config: IDMTrainingConfig, ctx: DistributedContext) -> IDMTrainingResult:
+    from stable_baselines3.common.logger import Logger
     from tqdm.auto import tqdm
 
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    device = torch.device(config.device)
+    device = ctx.device
     pairs = resolve_pairs(config.data)
+    _check_same_pairs(ctx, pairs)
     if config.val_data is not None:
         train_pairs, val_pairs = pairs, resolve_pairs(config.val_data)
     else:
@@ -722,29 +793,38 @@ def train_idm(config: IDMTrainingConfig) -> IDMTrainingResult:
     optimizer = torch.optim.AdamW(idm.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     step, epoch, done_in_epoch = 0, 0, 0
     ckpt = latest_checkpoint(out) if config.resume else None
+    saved_config: dict[str, Any] = {}
     if ckpt is not None:
         state, _ = load_checkpoint(ckpt, idm, optimizer)
-        check_resumable(ckpt, state.get("config", {}), config.to_json(), _RESUME_KEYS)
+        saved_config = {"data_shards": 1, **state.get("config", {})}  # runs from before data_shards had one
         step, epoch, done_in_epoch = int(state["step"]), int(state["epoch"]), int(state["batches_in_epoch"])
-    logger = make_logger(out / "logs" / f"from-step-{step}", config.log_formats)
+    shards = resolve_shards(config.data_shards, saved_config.get("data_shards"), ctx.world_size, config.batch_size)
+    if config.shuffle_buffer < config.batch_size:
+        raise ValueError(f"shuffle_buffer ({config.shuffle_buffer}) must be >= batch_size ({config.batch_size})")
+    settings = {**config.to_json(), "data_shards": shards}
+    if ckpt is not None:
+        check_resumable(ckpt, saved_config, settings, _RESUME_KEYS)
+    model = ctx.wrap(idm)
+    logger = make_logger(out / "logs" / f"from-step-{step}", config.log_formats) if ctx.is_main else Logger(None, [])
     problems: list[tuple[ContractorPair, str]] = []
     losses: list[float] = []
     max_steps = config.max_steps if config.max_steps is not None else math.inf
     bar = tqdm(total=None if config.max_steps is None else config.max_steps, initial=step, unit="step",
-               desc="IDM training", disable=not config.progress)  # fmt: skip
+               desc="IDM training", disable=not config.progress or not ctx.is_main)  # fmt: skip
 
     def save() -> None:
-        trainer_state = {"step": step, "epoch": epoch, "batches_in_epoch": done_in_epoch, "config": config.to_json()}
-        save_checkpoint(out, idm, optimizer, trainer_state, keep=config.keep_checkpoints)
+        if ctx.is_main:
+            trainer_state = {"step": step, "epoch": epoch, "batches_in_epoch": done_in_epoch, "config": settings}
+            save_checkpoint(out, idm, optimizer, trainer_state, keep=config.keep_checkpoints)
 
     def evaluate() -> IDMMetrics | ActionIDMMetrics | None:
-        if not val_pairs:
-            return None
-        idm.eval()
-        metrics = evaluate_idm(IDMLabeller(idm, device=device), val_pairs, config.window, problems=problems)
-        idm.train()
-        for key, value in metrics.summary().items():
-            logger.record(f"eval/{key}", value)
+        metrics = None
+        if val_pairs and ctx.is_main:  # rank 0 evaluates; the others wait at their next collective
+            idm.eval()
+            metrics = evaluate_idm(IDMLabeller(idm, device=device), val_pairs, config.window, problems=problems)
+            idm.train()
+            for key, value in metrics.summary().items():
+                logger.record(f"eval/{key}", value)
         return metrics
 
     started, frames_seen = time.perf_counter(), 0
@@ -754,35 +834,42 @@ def train_idm(config: IDMTrainingConfig) -> IDMTrainingResult:
             order = [train_pairs[i] for i in rng.permutation(len(train_pairs))]
             epoch_problems: list[tuple[ContractorPair, str]] = []
             offsets = rng.integers(0, config.window, len(order)).tolist() if config.random_offsets else None
-            windows = iter_idm_windows(order, config.window, idm.config.img_size, epoch_problems, offsets=offsets,
-                                       action_codec=idm.config.action_space)  # fmt: skip
             finished = True
-            batches = prefetch(shuffled_batches(windows, config.batch_size, config.shuffle_buffer, rng), config.prefetch)
-            n_batches = 0
-            for index, batch in enumerate(batches):
-                n_batches += 1
+            batches = prefetch(_rank_batches(order, offsets, rng, epoch, config, shards, ctx, idm, epoch_problems),
+                               config.prefetch)  # fmt: skip
+            index = -1
+            while True:
+                index += 1
+                batch = next(batches, None)
                 if index < done_in_epoch:
                     continue  # resumed: these batches were trained on before the checkpoint
                 if step >= max_steps:
                     finished = False
                     break
-                obs, targets = _batch_tensors(batch, device)
+                n_local = len(batch) * config.window if batch else 0
+                (n_global,) = ctx.sum([n_local])
+                if n_global == 0:  # every shard of every process ran out: the epoch is over
+                    break
+                obs, targets = _batch_tensors(batch or [_padding_window(idm, config.window)], device)
+                # this process's share of the mean over the global batch; DDP averages, so times N
+                share = n_local / n_global
                 if idm.config.action_space == "minecraft":
-                    loss, parts = idm_loss(idm(obs), targets)
+                    loss, parts = idm_loss(model(obs), targets)
                 else:
-                    loss, parts = action_nll(idm.pi_head, idm(obs), targets)
+                    loss, parts = action_nll(idm.pi_head, model(obs), targets)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                (loss * (share * ctx.world_size)).backward()
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(idm.parameters(), config.max_grad_norm))
                 optimizer.step()
                 step, done_in_epoch = step + 1, index + 1
-                frames_seen += obs.shape[0] * obs.shape[1]
-                losses.append(float(loss.detach()))
+                totals = ctx.sum([float(loss.detach()) * share] + [v * share for v in parts.values()])
+                frames_seen += int(n_global)
+                losses.append(totals[0])
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.3f}")
                 if step % config.log_every == 0:
                     logger.record("train/loss", losses[-1])
-                    for key, value in parts.items():
+                    for key, value in zip(parts, totals[1:]):
                         logger.record(f"train/{key}", value)
                     logger.record("train/grad_norm", grad_norm)
                     logger.record("train/epoch", epoch)
@@ -795,16 +882,17 @@ def train_idm(config: IDMTrainingConfig) -> IDMTrainingResult:
                     save()
             batches.close()  # stops the prefetch thread when the loop ended early
             problems.extend(p for p in epoch_problems if p not in problems)
-            if n_batches == 0:
+            if index == 0 and finished and done_in_epoch == 0:
+                reported = [p for rank_problems in ctx.gather_objects(problems) for p in rank_problems]
                 raise ValueError(
                     f"no training windows of {config.window} frames: every recording failed or is shorter; "
-                    f"problems: {[(str(p.video), reason) for p, reason in problems]}"
+                    f"problems: {[(str(p.video), reason) for p, reason in reported]}"
                 )
             if not finished:
                 break
             epoch, done_in_epoch = epoch + 1, 0
         save()
-        metrics = evaluate()
+        metrics = ctx.broadcast_object(evaluate())
         logger.record("train/total_steps", step)
         logger.dump(step)
     finally:
@@ -813,5 +901,25 @@ def train_idm(config: IDMTrainingConfig) -> IDMTrainingResult:
     final_dir = out / "final"
     from agents.vpt.io import save_pretrained
 
-    save_pretrained(idm, final_dir)
-    return IDMTrainingResult(idm.eval(), step, losses, metrics, problems, final_dir)
+    if ctx.is_main:
+        save_pretrained(idm, final_dir)
+    all_problems: list[tuple[ContractorPair, str]] = []
+    for rank_problems in ctx.gather_objects(problems):
+        all_problems.extend(p for p in rank_problems if p not in all_problems)
+    ctx.barrier()  # the final model is written before any process returns
+    return IDMTrainingResult(idm.eval(), step, losses, metrics, all_problems, final_dir)
+
+
+def _check_same_pairs(ctx: DistributedContext, pairs: Sequence[ContractorPair]) -> None:
+    """Every process must list the same recordings (the shards are dealt from that list)."""
+    if not ctx.distributed:
+        return
+    import hashlib
+
+    digest = hashlib.sha256("\n".join(str(p.video) for p in pairs).encode()).hexdigest()
+    seen = ctx.gather_objects((len(pairs), digest))
+    if len(set(seen)) > 1:
+        raise ValueError(
+            f"the processes see different recordings ((count, digest) per rank: {seen}); every process must "
+            "read the same data directory (a shared file system, or identical copies)"
+        )

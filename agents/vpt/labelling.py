@@ -20,7 +20,9 @@ returns one ``{"action": index}`` dict per frame, as a Crafter :class:`agents.vp
 :func:`label_directory` labels every video of a directory: resumable (a video whose label file exists
 is skipped: label files are written atomically, so one that exists is complete), one video's failure is
 reported and never stops the job, a progress bar counts videos and frames. ``backend="ray"`` runs one Ray
-task per video (``pip install -e ".[ray]"`` in the vpt-gym checkout); ``backend="local"`` needs nothing more.
+task per video (``pip install -e ".[ray]"`` in the vpt-gym checkout); a task whose worker process dies (killed, out of memory)
+is retried on another worker (``max_retries``, 3 by default), and one that still fails is reported like a
+bad video. ``backend="local"`` needs nothing more.
 
 Example::
 
@@ -57,7 +59,11 @@ __all__ = [
     "LabelReport",
     "label_directory",
     "label_path_for",
+    "RAY_MAX_RETRIES",
 ]
+
+#: How often a Ray task whose worker process died is run again (Ray's ``max_retries``).
+RAY_MAX_RETRIES = 3
 
 #: ``frames (T, R, R, 3) uint8 -> labels of the T frames`` (see the module docstring for the forms).
 Labeller = Callable[[np.ndarray], Any]
@@ -306,7 +312,8 @@ def label_directory(
     :param recursive: include sub-directories.
     :param backend: ``"local"`` (one process, videos in order) or ``"ray"`` (one task per video on the
         current Ray cluster; ``ray.init()`` is called if Ray is not initialised).
-    :param ray_options: options of each Ray task (e.g. ``{"num_gpus": 1, "num_cpus": 4}``).
+    :param ray_options: options of each Ray task (e.g. ``{"num_gpus": 1, "num_cpus": 4}``); ``max_retries``
+        (default :data:`RAY_MAX_RETRIES`) is how often a task whose worker died is run again.
     :param progress: show a progress bar.
     :param action_codec: how the labels are written (:mod:`agents.vpt.action_codecs`; ``"crafter"`` for a
         Crafter IDM's labels).
@@ -356,7 +363,7 @@ def label_directory(
             ray = import_optional("ray", "ray")
             if not ray.is_initialized():
                 ray.init()
-            task = ray.remote(_label_one).options(**dict(ray_options or {}))
+            task = ray.remote(_label_one).options(**{"max_retries": RAY_MAX_RETRIES, **dict(ray_options or {})})
             labeller_ref = ray.put(labeller)
             pending = {task.remote(str(video), str(out), labeller_ref, kwargs): video for video, out in todo}
             waiting = list(pending)

@@ -163,3 +163,26 @@ def fake_ray_module() -> types.ModuleType:
     ray.wait = wait  # type: ignore[attr-defined]
     ray.remote = RemoteFunction  # type: ignore[attr-defined]
     return ray
+
+
+class DiesOnce:
+    """A labeller whose process is killed (SIGKILL) on its first call anywhere, then labels with ``inner``.
+
+    The first call creates ``marker`` and kills its own process, so only one call in the whole job (the
+    first, in whichever Ray worker) dies; later calls, in any process, see the marker and label normally.
+    """
+
+    def __init__(self, marker: str, inner: Callable[[np.ndarray], Any]) -> None:
+        self.marker, self.inner = marker, inner
+
+    def __call__(self, frames: np.ndarray) -> Any:
+        import os
+        import signal
+
+        try:
+            fd = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return self.inner(frames)
+        os.close(fd)
+        os.kill(os.getpid(), signal.SIGKILL)
+        raise AssertionError("unreachable: the process was killed")

@@ -277,7 +277,7 @@ def test_ray_backend_one_task_per_video(tmp_path, monkeypatch):
     )
     assert sorted((p.name, n) for p, n in report.labelled) == [("a.mp4", 30), ("b.mp4", 140)]
     assert [p.name for p, _ in report.failed] == ["broken.mp4"]
-    assert [entry for entry in ray.log if entry[0] == "task"] == [("task", {"num_gpus": 1})] * 3
+    assert [entry for entry in ray.log if entry[0] == "task"] == [("task", {"max_retries": 3, "num_gpus": 1})] * 3
     assert [entry[0] for entry in ray.log[:2]] == ["init", "put"]  # the labeller is shipped once
     local = tmp_path / "local"
     label_directory(tmp_path, brightness_labeller(), local, progress=False)
