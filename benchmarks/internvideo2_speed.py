@@ -102,10 +102,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     from benchmarks.timing import print_and_save
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", choices=("full", "tiny"), default="full")
+    parser.add_argument("--config", choices=("full", "tiny"), default="full",
+                        help="model size: full = the released 1B towers (default), tiny = the test config")
     parser.add_argument("--clips", type=int, default=1, help="clips timed per dtype (default 1; minutes each at full size)")
     parser.add_argument("--prompts", type=int, default=4, help="text prompts in the timed batch")
-    parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"], choices=("float32", "bfloat16"))
+    parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"], choices=("float32", "bfloat16"),
+                        help="dtypes to time (default: float32 bfloat16)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--json", default=None, help="also write the rows and machine description here")
     args = parser.parse_args(argv)

@@ -12,7 +12,7 @@ import pytest
 from agents.minari_datasets import MinariEpisode, env_spec, load_dataset, write_dataset
 from vpt_gym.optional import MissingDependency
 
-pytest.importorskip("minari", reason='Minari is not installed: pip install -e ".[dev]" (or "vpt-gym[minari]")')
+pytest.importorskip("minari", reason='Minari is not installed: pip install -e ".[dev]"')
 pytestmark = pytest.mark.filterwarnings("ignore:`\\w+` is set to None")  # Minari asks for provenance metadata
 
 
@@ -57,7 +57,7 @@ def test_bad_input_is_a_clear_error() -> None:
 
 def test_a_missing_minari_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "minari", None)  # makes `import minari` fail
-    with pytest.raises(MissingDependency, match=r'pip install "vpt-gym\[minari\]"'):
+    with pytest.raises(MissingDependency, match=r'pip install -e "\.\[minari\]"'):
         load_dataset("t/x/a-v0")
 
 

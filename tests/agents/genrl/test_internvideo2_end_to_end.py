@@ -192,6 +192,7 @@ def test_bench_cli_reports_a_missing_internvideo2_checkpoint(files, tmp_path) ->
 
     code = main(["--suite", "genrl-dmc", "--tasks", WALKER, "--agent", "genrl", "--out", str(tmp_path / "o"),
                  "--genrl-checkpoint", str(files["genrl_dir"]), "--vlm", f"internvideo2:{tmp_path / 'absent'}"])
-    assert code == 0
-    skipped = json.loads((tmp_path / "o" / "results.json").read_text())["skipped_cells"][f"{WALKER}|genrl"]
+    assert code == 1  # every cell was skipped: the run says so with its exit status (issue #15)
+    data = json.loads((tmp_path / "o" / "results.json").read_text())
+    skipped = data["skipped_cells"][data["meta"]["cell_keys"][0]]["message"]
     assert "internvideo2" in skipped and "huggingface.co/OpenGVLab/InternVideo2-Stage2_1B-224p-f4" in skipped
