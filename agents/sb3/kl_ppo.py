@@ -198,17 +198,44 @@ class KLPPO(PPO):
 
     # ------------------------------------------------------------------------------------- checkpoints
 
-    def save_pretrained(self, directory: PathLike) -> str:
+    def save_pretrained(self, directory: PathLike, card: Any = None, repo_id: str | None = None) -> str:
         """Write the whole run -- policy, reference policy, optimizer, KL schedule state, settings, counters and
         RNG states -- as safetensors + JSON (no pickle; see :mod:`agents.sb3.klppo_run`). Resume it with
         :meth:`from_pretrained`. Returns ``directory`` as a string.
 
         :param directory: created if needed; every file is written atomically, the manifest last.
+        :param card: an :class:`agents.model_card.ModelCardInfo`: also write a model card (``README.md``).
+        :param repo_id: the Hub repo the card's usage example loads from (default: the directory).
         :raises ValueError: a policy class or policy kwarg that cannot be named without pickle.
         """
         from agents.sb3.klppo_run import save_run
 
-        return str(save_run(self, directory))
+        path = save_run(self, directory)
+        if card is not None:
+            from agents.model_card import ModelCardInfo
+
+            if not isinstance(card, ModelCardInfo):
+                raise TypeError(f"card must be an agents.model_card.ModelCardInfo, got {type(card).__name__}")
+            where = repo_id or str(path)
+            card.write(path, title=f"KLPPO fine-tuning run ({self.policy_class.__name__})",
+                       usage=f"from agents.sb3 import KLPPO\nmodel = KLPPO.from_pretrained({where!r}, env)",
+                       kind_tags=("klppo", "ppo", "kl-regularised-fine-tuning"))
+        return str(path)
+
+    def push_to_hub(self, repo_id: str, card: Any, *, private: bool | None = None, token: str | None = None,
+                    commit_message: str | None = None, api: Any = None) -> str:
+        """:meth:`save_pretrained` into a temporary folder with the model card ``card`` and upload it to the Hub
+        repo ``repo_id`` (created if needed); returns the commit URL. ``KLPPO.from_pretrained(repo_id, env)``
+        resumes it. See :func:`agents.hub.push_folder_to_hub` for the other arguments (``api``: a fake in tests).
+        """
+        import tempfile
+
+        from agents.hub import push_folder_to_hub
+
+        with tempfile.TemporaryDirectory(prefix="vpt-gym-push-") as tmp:
+            self.save_pretrained(tmp, card, repo_id)
+            return push_folder_to_hub(tmp, repo_id, private=private, token=token, api=api,
+                                      commit_message=commit_message or "Upload a KLPPO run with vpt-gym")
 
     @classmethod
     def load(  # type: ignore[override]
@@ -286,9 +313,18 @@ class KLPPO(PPO):
             :func:`agents.genrl.behaviour.save_behaviour` file, an ``ActorCritic`` or an ``Actor``).
         :param kwargs: :class:`KLPPO` / PPO arguments (``n_steps``, ``batch_size``, ``learning_rate``...).
         """
+        from agents.hub import download_folder, is_repo_id
         from agents.sb3.genrl_policy import GenRLActorCriticPolicy
-        from agents.sb3.klppo_run import is_run_dir, load_run
+        from agents.sb3.klppo_run import MANIFEST, is_run_dir, load_run
 
+        if behaviour is None and is_repo_id(str(name_or_path)):
+            # a Hub repo: a pushed KLPPO run is resumed; anything else (a VPT policy) is loaded as below
+            try:
+                folder = download_folder(str(name_or_path), [MANIFEST], allow_patterns=["*.json", "*.safetensors"])
+            except FileNotFoundError:
+                folder = None
+            if folder is not None and is_run_dir(folder):
+                name_or_path = folder
         if behaviour is None and isinstance(name_or_path, (str, os.PathLike)) and is_run_dir(name_or_path):
             if policy_kwargs is not None:
                 raise ValueError(f"{name_or_path} is a KLPPO run directory: its policy is fixed (no policy_kwargs)")

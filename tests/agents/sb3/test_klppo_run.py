@@ -206,3 +206,35 @@ def _genrl_round_trip(tmp_path, wm_path, behaviour_path, walker_pixels):
     assert state_equal(loaded.ref_policy.state_dict(), m.ref_policy.state_dict())
     assert optimizer_equal(loaded.policy.optimizer, m.policy.optimizer)
     assert loaded.policy.chunk_len == 16 and loaded.kl_iteration == 1
+
+
+def test_a_run_pushed_to_the_hub_resumes_from_its_repo_id(tmp_path, monkeypatch):
+    """push_to_hub uploads the run directory with a model card (fake HfApi, no network); from_pretrained of
+    the repo id, read offline from a local Hub cache, resumes the same run (issue #21, part 4)."""
+    import huggingface_hub
+
+    from agents.model_card import ModelCardInfo
+    from tests.support.hub_cache import FakeHfApi, offline_hub_cache, put_in_hub_cache
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    run = model()
+    run.learn(EPISODE)
+    card = ModelCardInfo(task="Pendulum swing-up", training={"kl_coef": 0.2}, evaluation={"return": -1200.0})
+    api = FakeHfApi(tmp_path / "remote")
+    url = run.push_to_hub("me/klppo-pendulum", card, api=api)
+    assert url.startswith("https://huggingface.co/me/klppo-pendulum/commit/")
+    assert [name for name, _ in api.calls] == ["create_repo", "upload_folder"]
+    pushed = api.uploads["me/klppo-pendulum"]
+    assert {"klppo.json", "README.md", "policy.safetensors"} <= {p.name for p in pushed.iterdir()}
+    text = huggingface_hub.ModelCard.load(pushed / "README.md")
+    assert text.data.library_name == "vpt-gym" and "klppo" in text.data.tags
+    assert "KLPPO.from_pretrained('me/klppo-pendulum', env)" in text.text
+
+    cache = offline_hub_cache(monkeypatch, tmp_path / "hub-cache")
+    put_in_hub_cache(cache, "me/klppo-pendulum", pushed)
+    resumed = KLPPO.from_pretrained("me/klppo-pendulum", env(), device="cpu")
+    assert state_equal(resumed.policy.state_dict(), run.policy.state_dict())
+    assert optimizer_equal(resumed.policy.optimizer, run.policy.optimizer)
+    assert resumed.kl_iteration == run.kl_iteration == 1
+    with pytest.raises(FileNotFoundError, match="me/absent"):
+        KLPPO.from_pretrained("me/absent", env(), device="cpu")
