@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["fsync_directory", "fsync_tree", "replace_directory_atomic", "write_atomic"]
+__all__ = ["commit", "fsync_directory", "fsync_tree", "replace_directory_atomic", "temporary_path", "write_atomic"]
 
 
 def fsync_directory(directory: str | Path) -> None:
@@ -68,18 +68,35 @@ def write_atomic(path: str | Path, write: Callable[[Path], Any], *, durable: boo
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{_unique()}{path.suffix}")
+    tmp = temporary_path(path)
     try:
         write(tmp)
-        if durable:
-            with open(tmp, "rb+") as handle:
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        commit(tmp, path, durable=durable)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def temporary_path(path: str | Path) -> Path:
+    """The hidden temporary file :func:`write_atomic` writes before renaming it onto ``path``:
+    ``.<stem>.tmp-<pid>-<thread><suffix>`` beside it (same suffix, so writers that infer the format from
+    it work). Readers that list a directory should skip names starting with ``"."``."""
+    path = Path(path)
+    return path.with_name(f".{path.stem}.tmp-{_unique()}{path.suffix}")
+
+
+def commit(tmp: str | Path, path: str | Path, *, durable: bool = False) -> None:
+    """Rename a fully written temporary file onto ``path`` (the last step of :func:`write_atomic`, for
+    writers that stream into :func:`temporary_path` over many calls).
+
+    :param durable: fsync the file before the rename and the directory after it.
+    """
     if durable:
-        fsync_directory(path.parent)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    if durable:
+        fsync_directory(Path(path).parent)
 
 
 #: Prefix of the temporary and the discarded directories of :func:`replace_directory_atomic`; a run may

@@ -58,6 +58,7 @@ from agents.genrl.networks import MLP
 from agents.genrl.reward import MFWM, LatentFilter, PromptReward
 from agents.genrl.rssm import LatentState
 from agents.genrl.world_model import TwoHotHead, apply_gradients
+from vpt_gym.atomic_file import write_atomic
 
 
 @dataclass
@@ -380,9 +381,7 @@ def save_behaviour(path: str | os.PathLike, ac: ActorCritic, step: int, embeddin
     meta = {"format": FORMAT, "version": VERSION, "config": ac.config.to_dict(), "feat_dim": ac.feat_dim,
             "action_dim": ac.action_dim, "step": int(step), "updates": ac.updates, "optim_param_groups": groups,
             "extra": extra or {}}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"vpt_gym": json.dumps(meta)})
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata={"vpt_gym": json.dumps(meta)}), durable=True)
     return path
 
 

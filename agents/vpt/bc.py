@@ -73,6 +73,7 @@ from agents.vpt.training_run import (
     save_checkpoint,
 )
 from agents.vpt.transformer import TransformerState
+from vpt_gym.atomic_file import replace_directory_atomic
 
 __all__ = [
     "BCBatch",
@@ -481,7 +482,7 @@ def train_bc(config: BCConfig) -> BCResult:
     from agents.vpt.io import save_pretrained
 
     final_dir = out / "final"
-    save_pretrained(policy, final_dir)
+    replace_directory_atomic(final_dir, lambda tmp: save_pretrained(policy, tmp), durable=True)
     seen: set[tuple[str, str]] = set()
     unique = [p for p in problems if (str(p[0].video), p[1]) not in seen and not seen.add((str(p[0].video), p[1]))]
     return BCResult(policy.eval(), step, losses, val_loss, unique, final_dir)

@@ -92,6 +92,7 @@ from agents.vpt.training_run import (
     save_checkpoint,
 )
 from vpt_gym.actions import BUTTONS, CameraQuantizer
+from vpt_gym.atomic_file import replace_directory_atomic
 
 __all__ = [
     "IDMTrainingConfig",
@@ -813,5 +814,5 @@ def train_idm(config: IDMTrainingConfig) -> IDMTrainingResult:
     final_dir = out / "final"
     from agents.vpt.io import save_pretrained
 
-    save_pretrained(idm, final_dir)
+    replace_directory_atomic(final_dir, lambda tmp: save_pretrained(idm, tmp), durable=True)
     return IDMTrainingResult(idm.eval(), step, losses, metrics, problems, final_dir)

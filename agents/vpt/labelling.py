@@ -203,7 +203,7 @@ def label_video(
     chunk_size: int = 64,
     action_codec: str = "minecraft",
 ) -> int:
-    """Label one video and write its contractor jsonl atomically (temporary file, then ``os.replace``).
+    """Label one video and write its contractor jsonl atomically and durably (``write_atomic``).
 
     Frames are read with OpenCV (BGR -> RGB, resized with INTER_LINEAR, as for contractor data).
 
@@ -228,7 +228,7 @@ def label_video(
             "(truncated or corrupt video); no labels written"
         )
     Path(out_jsonl).parent.mkdir(parents=True, exist_ok=True)
-    return write_jsonl(out_jsonl, labels, action_codec=action_codec)
+    return write_jsonl(out_jsonl, labels, action_codec=action_codec, durable=True)
 
 
 def label_path_for(video: Path, video_root: Path, out_root: Path) -> Path:
