@@ -59,6 +59,7 @@ from agents.checkpoints import (
     save_json,
     save_safetensors,
 )
+from agents.resume import check_resumable
 from agents.vpt.io import from_pretrained, load_pretrained, save_pretrained
 from vpt_gym.atomic_file import fsync_directory, fsync_tree, write_atomic
 
@@ -289,24 +290,6 @@ def make_logger(run_dir: PathLike, formats: tuple[str, ...] | list[str] = ("stdo
         except ImportError as e:
             raise ImportError("log format 'tensorboard' needs the tensorboard package: pip install tensorboard") from e
     return configure(str(run_dir), list(formats))
-
-
-def check_resumable(path: PathLike, saved: dict[str, Any], current: dict[str, Any], keys: tuple[str, ...]) -> None:
-    """Refuse to resume a run whose data-order settings changed (the continuation would not be the same run).
-
-    :param path: the checkpoint (for the message).
-    :param saved: the settings stored in its ``trainer_state.json`` (``"config"``).
-    :param current: the new run's settings.
-    :param keys: the settings that must be equal.
-    """
-    changed = {k: (saved.get(k), current.get(k)) for k in keys if saved.get(k) != current.get(k)}
-    if changed:
-        detail = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
-        raise ValueError(
-            f"{path}: cannot resume with different settings ({detail}); use the same settings, another "
-            "output directory, or resume=False (--no-resume) to start over"
-        )
-
 
 
 def prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
