@@ -58,6 +58,7 @@ from agents.genrl.networks import MLP
 from agents.genrl.reward import MFWM, LatentFilter, PromptReward
 from agents.genrl.rssm import LatentState
 from agents.genrl.world_model import TwoHotHead, apply_gradients
+from agents.resume import check_resumable, open_metrics_log
 from vpt_gym.atomic_file import write_atomic
 
 
@@ -385,9 +386,15 @@ def save_behaviour(path: str | os.PathLike, ac: ActorCritic, step: int, embeddin
     return path
 
 
-def load_behaviour(path: str | os.PathLike) -> tuple[ActorCritic, int, torch.Tensor, dict[str, Any]]:
+def load_behaviour(
+    path: str | os.PathLike, restore_rng: bool = False
+) -> tuple[ActorCritic, int, torch.Tensor, dict[str, Any]]:
     """Rebuild (actor-critic, step, prompt embedding, metadata) from :func:`save_behaviour`'s file.
 
+    The caller's global torch RNG is left as it was (building the networks draws from a forked RNG),
+    unless ``restore_rng`` asks for the state saved with the checkpoint (for an identical continuation).
+
+    :param restore_rng: set torch's global RNG to the checkpoint's.
     :raises CheckpointError: on a corrupt or foreign file.
     """
     from safetensors import safe_open
@@ -403,7 +410,8 @@ def load_behaviour(path: str | os.PathLike) -> tuple[ActorCritic, int, torch.Ten
         raise CheckpointError(f"{path} is not a readable behaviour checkpoint: {err}") from err
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise CheckpointError(f"{path}: not a {FORMAT!r} v{VERSION} checkpoint")
-    ac = ActorCritic(meta["feat_dim"], meta["action_dim"], BehaviourConfig.from_dict(meta["config"]))
+    with torch.random.fork_rng(devices=[]):  # initialising the networks must not move the caller's RNG
+        ac = ActorCritic(meta["feat_dim"], meta["action_dim"], BehaviourConfig.from_dict(meta["config"]))
     sd = {k[3:]: v for k, v in tensors.items() if k.startswith("ac/")}
     try:
         ac.load_state_dict(sd, strict=True)
@@ -417,7 +425,8 @@ def load_behaviour(path: str | os.PathLike) -> tuple[ActorCritic, int, torch.Ten
                 state.setdefault(int(idx), {})[k] = value
         opt.load_state_dict({"state": state, "param_groups": meta["optim_param_groups"][name]})
     ac.updates = int(meta["updates"])
-    torch.set_rng_state(tensors["rng/torch"])
+    if restore_rng:
+        torch.set_rng_state(tensors["rng/torch"])
     return ac, int(meta["step"]), tensors["prompt/embedding"], meta
 
 
@@ -432,6 +441,19 @@ def load_policy(path: str | os.PathLike, world_model: nn.Module, num_envs: int =
 
 
 # --------------------------------------------------------------------------------------------- training loop
+def _sampler_rng(ckpt: Path, state: Any) -> np.random.Generator:
+    """The offline start-state sampler as the checkpoint left it (an identical continuation)."""
+    rng = np.random.default_rng()
+    if not isinstance(state, dict) or state.get("bit_generator") != type(rng.bit_generator).__name__:
+        raise CheckpointError(f"{ckpt} has no valid sampler RNG state (written by an older vpt-gym?); an identical "
+                              "continuation is impossible: use a new run_dir")
+    try:
+        rng.bit_generator.state = state
+    except (TypeError, ValueError, KeyError) as err:
+        raise CheckpointError(f"{ckpt}: corrupt sampler RNG state ({type(err).__name__})") from err
+    return rng
+
+
 def learn_behaviour(
     model: Any,
     prompt: Any,
@@ -491,13 +513,17 @@ def learn_behaviour(
 
     ckpt = Path(run_dir) / "behaviour.safetensors" if run_dir is not None else None
     step = 0
+    mode = "offline" if store is not None else "data-free"
+    settings = {"mode": mode, "seed": seed, "score_fn": score_fn}
     if ckpt is not None and ckpt.exists():
-        ac, step, saved_e, meta = load_behaviour(ckpt)
+        ac, step, saved_e, meta = load_behaviour(ckpt, restore_rng=True)
         if not torch.allclose(saved_e, embedding, atol=1e-5):
             raise ValueError(f"{ckpt} was trained for another prompt; use a new run_dir")
         if BehaviourConfig.from_dict(meta["config"]) != config:
             raise ValueError(f"{ckpt} was written with another BehaviourConfig; resume with the same config")
-        rng = np.random.default_rng([seed, step])
+        extra = meta.get("extra", {})
+        check_resumable(ckpt, extra if isinstance(extra, dict) else {}, settings, tuple(settings))
+        rng = _sampler_rng(ckpt, extra.get("sampler_rng"))
     else:
         torch.manual_seed(seed)
         ac = ActorCritic(feat_dim, model.action_dim, config)
@@ -508,7 +534,7 @@ def learn_behaviour(
     log = None
     if run_dir is not None:
         Path(run_dir).mkdir(parents=True, exist_ok=True)
-        log = open(Path(run_dir) / "metrics.jsonl", "a", encoding="utf-8")
+        log = open_metrics_log(Path(run_dir) / "metrics.jsonl", step)
     bar = tqdm(range(step, steps), initial=step, total=steps, desc="behaviour", disable=not progress)
     metrics: dict[str, float] = {}
     try:
@@ -526,7 +552,7 @@ def learn_behaviour(
                     log.flush()
             if ckpt is not None and ((i + 1) % checkpoint_every == 0 or i + 1 == steps):
                 save_behaviour(ckpt, ac, i + 1, embedding,
-                               extra={"label": label, "mode": "offline" if store is not None else "data-free"})
+                               extra={"label": label, **settings, "sampler_rng": rng.bit_generator.state})
     finally:
         if log is not None:
             log.close()
