@@ -6,15 +6,17 @@ import json
 import os
 from typing import Any, Sequence
 
+from vpt_gym.number_checks import number_type
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--suite", default="smoke", help="suite name (default: smoke); --list shows them")
     parser.add_argument("--list", action="store_true", help="list the suites and exit")
     parser.add_argument("--agent", action="append", dest="agents", help="only this agent (repeatable)")
     parser.add_argument("--tasks", nargs="+", help="only these env ids")
-    parser.add_argument("--episodes", type=int, help="episodes per (task, agent) cell")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=1, help="subprocesses per vector env (default 1)")
+    parser.add_argument("--episodes", type=number_type(integer=True, minimum=1), help="episodes per (task, agent) cell")
+    parser.add_argument("--seed", type=number_type(integer=True, minimum=0), default=0)
+    parser.add_argument("--workers", type=number_type(integer=True, minimum=1), default=1, help="subprocesses per vector env (default 1)")
     parser.add_argument("--out", default="bench-out/{suite}", help="output directory (resumes if it exists)")
     parser.add_argument("--full-perf", action="store_true", help="longer, more precise perf measurements")
     parser.add_argument("--no-videos", action="store_true")

@@ -46,6 +46,7 @@ from tqdm.auto import tqdm
 
 from agents.genrl.episodes import EpisodeStore, episode_length
 from agents.genrl.vlm.base import VLM
+from vpt_gym.number_checks import number_type
 from vpt_gym.atomic_file import write_atomic
 
 EMBEDDINGS_DIR = ".embeddings"
@@ -217,7 +218,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("episodes", help="episode directory (EpisodeStore)")
     parser.add_argument("--vlm", default="random-features", help="VLM name, name:source, or model directory")
     parser.add_argument("--tag", default=None, help="name of the embedding set (default: <vlm>-d<dim>-k<k>)")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=number_type(integer=True, minimum=1), default=64)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)

@@ -74,6 +74,7 @@ from agents.vpt.training_run import (
 )
 from agents.vpt.transformer import TransformerState
 from vpt_gym.atomic_file import replace_directory_atomic
+from vpt_gym.number_checks import check_number
 
 __all__ = [
     "BCBatch",
@@ -350,6 +351,24 @@ class BCConfig:
     device: str = "cpu"
     prefetch: int = 2
     resume: bool = True
+
+    def __post_init__(self) -> None:
+        """Refuse a number that would train to NaN or do nothing (``max_grad_norm=nan``, ``lr=0``, ...)."""
+        for name, value, rule in (
+            ("batch_size", self.batch_size, dict(integer=True, minimum=1)),
+            ("epochs", self.epochs, dict(integer=True, minimum=1)),
+            ("max_steps", self.max_steps, dict(integer=True, minimum=1, optional=True)),
+            ("lr", self.lr, dict(above=0)),
+            ("weight_decay", self.weight_decay, dict(minimum=0)),
+            ("max_grad_norm", self.max_grad_norm, dict(above=0)),
+            ("seed", self.seed, dict(integer=True, minimum=0)),
+            ("checkpoint_every", self.checkpoint_every, dict(integer=True, minimum=0)),
+            ("keep_checkpoints", self.keep_checkpoints, dict(integer=True, minimum=1)),
+            ("log_every", self.log_every, dict(integer=True, minimum=1)),
+            ("prefetch", self.prefetch, dict(integer=True, minimum=0)),
+            ("chunk_len", self.chunk_len, dict(integer=True, minimum=1, optional=True)),
+        ):
+            check_number(name, value, **rule)
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -317,6 +317,9 @@ def label_directory(
         for path in (video_root.rglob("*.mp4") if recursive else video_root.glob("*.mp4"))
         if not any(part.startswith(".") for part in path.relative_to(video_root).parts)
     )
+    if not videos:
+        where = "under" if recursive else "in"
+        raise FileNotFoundError(f"no .mp4 videos {where} {str(video_root)!r}: nothing to label")
     report = LabelReport()
     todo: list[tuple[Path, Path]] = []
     for video in videos:

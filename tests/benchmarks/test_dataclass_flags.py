@@ -37,3 +37,13 @@ def test_only_given_flags_are_overrides_and_are_parsed_with_the_fields_types():
 def test_a_wrongly_typed_value_is_refused_by_argparse():
     with pytest.raises(SystemExit):
         parse(["--steps", "many"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--lr", "nan"], "--lr must be a finite number >= 0; got nan"),
+    (["--lr=-inf"], "--lr must be a finite number >= 0; got -inf"),
+    (["--steps", "-5"], "--steps must be an integer >= 0; got -5"),
+])
+def test_numbers_that_would_train_to_nan_or_do_nothing_are_refused(argv, message):
+    with pytest.raises(ValueError, match=message):
+        overrides(parse(argv), Settings())
