@@ -418,16 +418,34 @@ def load_behaviour(
     except RuntimeError as err:
         raise CheckpointError(f"{path}: actor-critic weights do not match: {err}") from err
     for name, opt in (("actor_opt", ac.actor_opt), ("critic_opt", ac.critic_opt)):
-        state: dict[int, dict[str, torch.Tensor]] = {}
-        for key, value in tensors.items():
-            if key.startswith(name + "/"):
-                _, idx, k = key.split("/", 2)
-                state.setdefault(int(idx), {})[k] = value
-        opt.load_state_dict({"state": state, "param_groups": meta["optim_param_groups"][name]})
+        _load_optimizer(path, name, opt, tensors, meta)
     ac.updates = int(meta["updates"])
     if restore_rng:
         torch.set_rng_state(tensors["rng/torch"])
     return ac, int(meta["step"]), tensors["prompt/embedding"], meta
+
+
+def _load_optimizer(path: Path, name: str, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
+                    meta: dict[str, Any]) -> None:
+    """Restore ``opt`` from the ``<name>/<param id>/<key>`` tensors, checking ids and moment shapes first
+    (a tampered file fails here, not at the first update)."""
+    params = [p for group in opt.param_groups for p in group["params"]]
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith(name + "/"):
+            _, idx, k = (key.split("/", 2) + ["", ""])[:3]
+            if not idx.isdigit() or int(idx) >= len(params):
+                raise CheckpointError(f"{path}: {key[:80]!r} names no parameter of {name} ({len(params)} parameters)")
+            if value.dim() > 0 and value.shape != params[int(idx)].shape:
+                raise CheckpointError(f"{path}: {key[:80]!r} has shape {tuple(value.shape)}, its parameter "
+                                      f"{tuple(params[int(idx)].shape)}")
+            state.setdefault(int(idx), {})[k] = value
+    groups = meta.get("optim_param_groups")
+    try:
+        opt.load_state_dict({"state": state, "param_groups": groups[name]})  # type: ignore[index]
+    except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as err:
+        raise CheckpointError(f"{path}: {name} state does not fit the optimizer ({type(err).__name__}: "
+                              f"{str(err)[:200]})") from err
 
 
 def load_policy(path: str | os.PathLike, world_model: nn.Module, num_envs: int = 1) -> GenRLPolicy:

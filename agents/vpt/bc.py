@@ -424,7 +424,7 @@ def train_bc(config: BCConfig) -> BCResult:
     state = policy.initial_state(config.batch_size, device)
     ckpt = latest_checkpoint(out) if config.resume else None
     if ckpt is not None:
-        saved, extra = load_checkpoint(ckpt, policy, optimizer)
+        saved, extra = load_checkpoint(ckpt, policy, optimizer, required=("epoch", "batches_in_epoch", "config"))
         check_resumable(ckpt, saved.get("config", {}), config.to_json(), _RESUME_KEYS)
         step, epoch, done_in_epoch = int(saved["step"]), int(saved["epoch"]), int(saved["batches_in_epoch"])
         if done_in_epoch:

@@ -746,7 +746,7 @@ def train_idm(config: IDMTrainingConfig) -> IDMTrainingResult:
     step, epoch, done_in_epoch = 0, 0, 0
     ckpt = latest_checkpoint(out) if config.resume else None
     if ckpt is not None:
-        state, _ = load_checkpoint(ckpt, idm, optimizer)
+        state, _ = load_checkpoint(ckpt, idm, optimizer, required=("epoch", "batches_in_epoch", "config"))
         check_resumable(ckpt, state.get("config", {}), config.to_json(), _RESUME_KEYS)
         step, epoch, done_in_epoch = int(state["step"]), int(state["epoch"]), int(state["batches_in_epoch"])
     logger = make_logger(out / "logs" / f"from-step-{step}", config.log_formats)

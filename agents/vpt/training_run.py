@@ -244,16 +244,25 @@ def latest_checkpoint(run_dir: PathLike) -> Path | None:
 
 
 def load_checkpoint(
-    path: PathLike, model: nn.Module, optimizer: torch.optim.Optimizer | None = None
+    path: PathLike,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    required: tuple[str, ...] = (),
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Load a checkpoint into ``model`` (and ``optimizer``) in place and restore the torch RNG state.
 
     :param path: a checkpoint directory (see :func:`latest_checkpoint`).
     :param model: a network with the same architecture (checked: a different config is an error).
     :param optimizer: the optimizer to restore, if any.
+    :param required: ``trainer_state.json`` entries the caller needs besides ``step`` (each checked to be
+        there; ``step``, ``epoch`` and ``batches_in_epoch`` must be non-negative integers and ``config`` an
+        object wherever they appear).
     :return: ``(trainer_state, extra_tensors)``.
+    :raises CheckpointError: on a checkpoint that does not fit or has wrong fields.
     """
     path = Path(path)
+    state = load_json(path / TRAINER_STATE)
+    _check_trainer_state(path / TRAINER_STATE, state, ("step", *required))
     saved = load_pretrained(path)
     if saved.config != model.config:
         raise CheckpointError(f"{path}: the checkpoint's config {saved.config} differs from the model's {model.config}")
@@ -263,12 +272,29 @@ def load_checkpoint(
         tensors.pop(_PLACEHOLDER, None)
         optimizer_from_tensors(optimizer, tensors, load_json(path / OPTIMIZER_JSON), str(path))
     extra = load_safetensors(path / EXTRA_TENSORS)
-    if "torch_rng_state" in extra:
-        torch.set_rng_state(extra.pop("torch_rng_state"))
-    state = load_json(path / TRAINER_STATE)
-    if "step" not in state:
-        raise CheckpointError(f"{path / TRAINER_STATE}: no 'step' entry")
+    rng = extra.pop("torch_rng_state", None)
+    if rng is not None:
+        expected = torch.get_rng_state()
+        if rng.dtype != expected.dtype or rng.shape != expected.shape:
+            raise CheckpointError(f"{path / EXTRA_TENSORS}: torch_rng_state is {rng.dtype} {tuple(rng.shape)}, "
+                                  f"expected {expected.dtype} {tuple(expected.shape)}")
+        torch.set_rng_state(rng)
     return state, extra
+
+
+def _check_trainer_state(source: Path, state: Any, required: tuple[str, ...]) -> None:
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{source}: must be a JSON object, got {type(state).__name__}")
+    missing = [k for k in required if k not in state]
+    if missing:
+        raise CheckpointError(f"{source}: no {missing} entries (a trainer state has step, epoch, batches_in_epoch)")
+    for key in ("step", "epoch", "batches_in_epoch"):
+        value = state.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise CheckpointError(f"{source}: {key!r} must be a non-negative integer, got a {type(value).__name__}"
+                                  + (f" ({value})" if isinstance(value, (int, float)) else ""))
+    if "config" in state and not isinstance(state["config"], dict):
+        raise CheckpointError(f"{source}: 'config' must be a JSON object, got {type(state['config']).__name__}")
 
 
 def make_logger(run_dir: PathLike, formats: tuple[str, ...] | list[str] = ("stdout", "csv")) -> Any:

@@ -198,6 +198,22 @@ def test_load_behaviour_leaves_the_callers_rng_alone(model, tmp_path):
     assert torch.equal(torch.rand(4), expected)
 
 
+def test_behaviour_with_adam_moments_of_the_wrong_shape_fails_at_load(model, tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    learn_behaviour(model, prompt(), steps=1, config=BehaviourConfig.small(**TINY), run_dir=tmp_path, progress=False)
+    path = tmp_path / "behaviour.safetensors"
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata()
+    tensors = load_file(str(path))
+    key = next(k for k in tensors if k.startswith("actor_opt/") and k.endswith("exp_avg") and tensors[k].dim() > 1)
+    tensors[key] = tensors[key].flatten()[:-1].clone()
+    save_file(tensors, str(path), metadata=metadata)
+    with pytest.raises(CheckpointError, match=f"{key}' has shape"):
+        load_behaviour(path)
+
+
 def test_offline_mode_and_evaluation(model, tmp_path):
     store = EpisodeStore(tmp_path / "data")
     collect(MovingSquareEnv(episode_steps=12), None, 2, store, seed=0, progress=False)
