@@ -240,7 +240,8 @@ def train(args: Args) -> dict[str, float]:
             if state.connector.config.embed_dim != dim:
                 raise ValueError(f"{ckpt_path} has a connector for {state.connector.config.embed_dim}-d embeddings, "
                                  f"the data's clip_video embeddings are {dim}-d")
-        saved_args = read_metadata(ckpt_path).get("extra", {}).get("args")
+        saved_extra = read_metadata(ckpt_path).get("extra")
+        saved_args = saved_extra.get("args") if isinstance(saved_extra, dict) else None
         if not isinstance(saved_args, dict):
             raise CheckpointError(f"{ckpt_path} does not record its training arguments; cannot check that a "
                                   "resume keeps them (use another run_dir or --no-resume)")
