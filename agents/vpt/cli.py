@@ -41,7 +41,7 @@ def _common_training_arguments(p: argparse.ArgumentParser, lr: float, weight_dec
     p.add_argument("--epochs", type=_positive, default=epochs, help=f"passes over the data (default {epochs})")
     p.add_argument("--max-steps", type=_positive, default=None, help="stop after this many updates")
     p.add_argument("--batch-size", type=_positive, default=batch_size, help=f"default {batch_size}")
-    p.add_argument("--lr", type=number_type(above=0), default=lr, help=f"AdamW learning rate (default {lr})")
+    p.add_argument("--lr", type=number_type(minimum=0), default=lr, help=f"AdamW learning rate (default {lr})")
     p.add_argument("--weight-decay", type=number_type(minimum=0), default=weight_decay, help=f"AdamW weight decay (default {weight_decay})")
     p.add_argument("--max-grad-norm", type=number_type(above=0), default=5.0, help="gradient clipping (default 5.0)")
     p.add_argument("--seed", type=_count, default=0)

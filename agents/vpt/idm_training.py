@@ -669,7 +669,7 @@ class IDMTrainingConfig:
             ("batch_size", self.batch_size, dict(integer=True, minimum=1)),
             ("epochs", self.epochs, dict(integer=True, minimum=1)),
             ("max_steps", self.max_steps, dict(integer=True, minimum=1, optional=True)),
-            ("lr", self.lr, dict(above=0)),
+            ("lr", self.lr, dict(minimum=0)),
             ("weight_decay", self.weight_decay, dict(minimum=0)),
             ("max_grad_norm", self.max_grad_norm, dict(above=0)),
             ("seed", self.seed, dict(integer=True, minimum=0)),

@@ -94,7 +94,7 @@ def test_label_reports_a_bad_video_and_fails_without_stopping(tmp_path: Path, ca
         (["bc", "train", "d", "o", "--policy", "tiny", "--init-from", "x"], "not allowed with argument"),
         (["idm", "train", "d", "o", "--window", "0"], "must be an integer >= 1; got '0'"),
         (["idm", "train", "d", "o", "--max-grad-norm", "nan"], "argument --max-grad-norm: must be a finite number > 0; got 'nan'"),
-        (["bc", "train", "d", "o", "--lr", "inf"], "argument --lr: must be a finite number > 0"),
+        (["bc", "train", "d", "o", "--lr", "inf"], "argument --lr: must be a finite number >= 0"),
         (["bc", "train", "d", "o", "--weight-decay", "-1"], "argument --weight-decay: must be a finite number >= 0"),
         (["idm", "train", "d", "o", "--val-fraction", "1"], "must be a finite number >= 0 and < 1"),
         (["idm", "train", "d", "o", "--seed", "-3"], "argument --seed: must be an integer >= 0"),
@@ -122,7 +122,7 @@ def test_label_on_a_directory_without_videos_is_an_error(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("field, value, message", [
     ("max_grad_norm", float("nan"), "max_grad_norm must be a finite number > 0; got nan"),
-    ("lr", 0.0, "lr must be a finite number > 0; got 0.0"),
+    ("lr", -1e-3, "lr must be a finite number >= 0; got -0.001"),
     ("batch_size", 0, "batch_size must be an integer >= 1; got 0"),
     ("max_steps", -5, "max_steps must be an integer >= 1; got -5"),
     ("keep_checkpoints", True, "keep_checkpoints must be an integer >= 1; got True"),
