@@ -790,10 +790,7 @@ def optimizer_from_tensors(
             f"{source}: optimizer parameter groups do not match the model's "
             f"({[len(g['params']) for g in current]} parameters per group expected)"
         )
-    state: dict[int, dict[str, Any]] = {int(pid): dict(entry) for pid, entry in plain.get("state", {}).items()}
-    for key, value in tensors.items():
-        pid, _, name = key.partition(".")
-        state.setdefault(int(pid), {})[name] = value
+    state = _optimizer_state(optimizer, tensors, plain, source)
     for g, c in zip(groups, current):  # JSON turned tuples (betas) into lists
         for k, v in c.items():
             if isinstance(v, tuple) and isinstance(g.get(k), list):
@@ -802,6 +799,40 @@ def optimizer_from_tensors(
         optimizer.load_state_dict({"state": state, "param_groups": groups})
     except (ValueError, KeyError, RuntimeError) as e:
         raise CheckpointError(f"{source}: optimizer state does not fit the optimizer ({describe_error(e)})") from e
+
+
+def _optimizer_state(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], plain: dict[str, Any], source: str
+) -> dict[int, dict[str, Any]]:
+    """The per-parameter state of :func:`optimizer_from_tensors`, checked before torch sees it: integer
+    parameter ids of this optimizer, JSON objects, and every tensor that is not a scalar (Adam's
+    ``exp_avg``/``exp_avg_sq``, SGD's momentum) shaped like its parameter, so a tampered file fails here
+    rather than in the first ``step()``."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    entries = plain.get("state", {})
+    if not isinstance(entries, dict):
+        raise CheckpointError(f"{source}: optimizer 'state' must be a JSON object, got {type(entries).__name__}")
+
+    def pid_of(key: Any) -> int:
+        text = str(key)
+        if not text.isdigit() or int(text) >= len(params):
+            raise CheckpointError(f"{source}: optimizer state names parameter {text[:40]!r}; expected an integer "
+                                  f"id in [0, {len(params)})")
+        return int(text)
+
+    state: dict[int, dict[str, Any]] = {}
+    for key, entry in entries.items():
+        if not isinstance(entry, dict):
+            raise CheckpointError(f"{source}: optimizer state of parameter {str(key)[:40]!r} must be a JSON object")
+        state[pid_of(key)] = dict(entry)
+    for key, value in tensors.items():
+        pid, _, name = key.partition(".")
+        index = pid_of(pid)
+        if value.dim() > 0 and value.shape != params[index].shape:
+            raise CheckpointError(f"{source}: optimizer tensor {key[:60]!r} has shape {tuple(value.shape)}, its "
+                                  f"parameter {tuple(params[index].shape)}")
+        state.setdefault(index, {})[name] = value
+    return state
 
 
 def sha256_file(path: PathLike, chunk: int = 1 << 20) -> str:

@@ -74,6 +74,7 @@ import gymnasium as gym
 import numpy as np
 
 from vpt_gym.envs.crafter import ACHIEVEMENTS, ACTION_NAMES, CrafterEnv
+from vpt_gym.number_checks import number_type
 
 __all__ = ["CrafterDemonstrator", "DemoEpisode", "run_demonstrator", "run_random", "compare", "write_episode"]
 
@@ -715,9 +716,12 @@ def compare(n_episodes: int = 20, length: int = 1000, seed: int = 0) -> dict[str
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Crafter demonstrator vs random policy, same seeds")
-    parser.add_argument("--episodes", type=int, default=20, help="episodes per policy (default 20)")
-    parser.add_argument("--length", type=int, default=1000, help="longest episode in steps (default 1000)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the first episode; episode i uses seed + i (default 0)")
+    parser.add_argument("--episodes", type=number_type(integer=True, minimum=1), default=20,
+                        help="episodes per policy (default 20)")
+    parser.add_argument("--length", type=number_type(integer=True, minimum=1), default=1000,
+                        help="longest episode in steps (default 1000)")
+    parser.add_argument("--seed", type=number_type(integer=True, minimum=0), default=0,
+                        help="seed of the first episode; episode i uses seed + i (default 0)")
     args = parser.parse_args(argv)
     results = compare(args.episodes, args.length, args.seed)
     demo, rand = results["demonstrator"], results["random"]

@@ -7,18 +7,8 @@ import os
 import sys
 from typing import Any, Sequence
 
+from vpt_gym.number_checks import number_type
 from vpt_gym.user_errors import UsageError, run_command
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: an integer >= 1 (``--episodes 0`` or ``-1`` is an error naming what is expected)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer (at least 1), got {value}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,9 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list", action="store_true", help="list the suites and exit")
     parser.add_argument("--agent", action="append", dest="agents", help="only this agent (repeatable)")
     parser.add_argument("--tasks", nargs="+", help="only these env ids")
-    parser.add_argument("--episodes", type=positive_int, help="episodes per (task, agent) cell")
-    parser.add_argument("--seed", type=int, default=0, help="base seed of the episodes (default 0)")
-    parser.add_argument("--workers", type=int, default=1, help="subprocesses per vector env (default 1)")
+    parser.add_argument("--episodes", type=number_type(integer=True, minimum=1), help="episodes per (task, agent) cell")
+    parser.add_argument("--seed", type=number_type(integer=True, minimum=0), default=0, help="base seed of the episodes (default 0)")
+    parser.add_argument("--workers", type=number_type(integer=True, minimum=1), default=1, help="subprocesses per vector env (default 1)")
     parser.add_argument("--out", default="bench-out/{suite}", help="output directory (resumes if it exists)")
     parser.add_argument("--full-perf", action="store_true", help="longer, more precise perf measurements")
     parser.add_argument("--no-videos", action="store_true", help="do not record episode videos")

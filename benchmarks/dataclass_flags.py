@@ -27,8 +27,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from vpt_gym.field_docs import field_help
+from vpt_gym.number_checks import check_number
 
-__all__ = ["add_flags", "overrides"]
+__all__ = ["add_flags", "check_flag_value", "overrides"]
 
 
 def add_flags(parser: argparse.ArgumentParser, defaults: Any, types: Mapping[str, type] | None = None) -> None:
@@ -53,6 +54,20 @@ def add_flags(parser: argparse.ArgumentParser, defaults: Any, types: Mapping[str
 
 
 def overrides(ns: argparse.Namespace, defaults: Any) -> dict[str, Any]:
-    """The fields of ``defaults``' dataclass that were set on the command line, with their values."""
+    """The fields of ``defaults``' dataclass that were set on the command line, with their values (each
+    number checked by :func:`check_flag_value`)."""
     names = {f.name for f in dataclasses.fields(defaults)}
-    return {k: v for k, v in vars(ns).items() if k in names and v is not None}
+    values = {k: v for k, v in vars(ns).items() if k in names and v is not None}
+    for name, value in values.items():
+        check_flag_value(name, value)
+    return values
+
+
+def check_flag_value(name: str, value: Any) -> None:
+    """Every numeric benchmark setting is a count, a rate, a coefficient or a seed: refuse NaN, infinities
+    and negative values (``--kl-coef nan`` would otherwise train to NaN and report it).
+
+    :raises ValueError: naming the flag, e.g. ``--kl-coef must be a finite number >= 0; got nan``.
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        check_number("--" + name.replace("_", "-"), value, integer=isinstance(value, int), minimum=0)

@@ -49,6 +49,7 @@ import numpy as np
 
 from benchmarks.dataclass_flags import add_flags, overrides
 from benchmarks.stage_progress import StageProgress
+from vpt_gym.atomic_file import write_atomic
 
 POSES = ("stand", "lying_down")
 EXPLORATIONS = ("held", "uniform")
@@ -237,10 +238,7 @@ def embed_episodes(store: Any, vlm: Any, batch: int = 64, progress: bool = False
                 continue
             arrays = {k: data[k] for k in data.files}
         arrays["clip_video"] = window_embeddings(arrays["observation"], vlm, batch_size=batch)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
+        write_atomic(path, lambda tmp, arrays=arrays: np.savez_compressed(tmp, **arrays), durable=True)
         done += 1
     store._cache.clear()
     return done

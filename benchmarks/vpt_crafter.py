@@ -48,7 +48,6 @@ import argparse
 import dataclasses
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,7 +58,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from benchmarks.stage_progress import StageProgress
-from vpt_gym.atomic_file import write_atomic
+from vpt_gym.atomic_file import replace_directory_atomic, write_atomic
 
 __all__ = ["Args", "run", "main", "TECH_TREE", "AGENTS"]
 
@@ -305,13 +304,7 @@ def _rl(args: Args, root: Path, name: str, init_from: str | None) -> dict[str, A
         model = KLPPO.from_pretrained(init_from, env, kl_coef=args.kl_coef, kl_decay=args.kl_decay, **common)
     model.learn(args.rl_steps, progress_bar=args.progress)
     out = root / name
-    tmp = root / f".{name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    model.policy.save_pretrained(tmp)
-    if out.exists():
-        shutil.rmtree(out)
-    os.rename(tmp, out)
+    replace_directory_atomic(out, model.policy.save_pretrained)
     env.close()
     kl = model.logger.name_to_value.get("train/kl_ref")
     return {"env_steps": int(model.num_timesteps), "last_kl_ref": None if kl is None else float(kl)}

@@ -39,6 +39,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vpt_gym.prompt_text import has_visible_text
+
 #: The reference's text tokenizer pads/truncates to 40 tokens ([CLS] + 38 + [SEP]); every word is at least
 #: one token, so a longer prompt would be silently cut by the reference. We refuse it instead.
 MAX_TEXT_WORDS = 38
@@ -68,8 +70,9 @@ def check_text_prompt(text: str) -> str:
     if not isinstance(text, str):
         raise TypeError(f"text prompt must be a str, got {type(text).__name__}")
     stripped = " ".join(text.split())
-    if not stripped:
-        raise ValueError("the text prompt is empty; give a task description such as 'walk fast clean'")
+    if not has_visible_text(stripped):
+        raise ValueError("the text prompt is empty (only whitespace, zero-width or control characters); give a "
+                         "task description such as 'walk fast clean'")
     words = len(stripped.split())
     if words > MAX_TEXT_WORDS or len(stripped) > MAX_TEXT_CHARS:
         raise ValueError(

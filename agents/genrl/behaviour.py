@@ -58,6 +58,8 @@ from agents.genrl.networks import MLP
 from agents.genrl.reward import MFWM, LatentFilter, PromptReward
 from agents.genrl.rssm import LatentState
 from agents.genrl.world_model import TwoHotHead, apply_gradients
+from agents.resume import check_resumable, open_metrics_log
+from vpt_gym.atomic_file import write_atomic
 
 
 @dataclass
@@ -380,15 +382,19 @@ def save_behaviour(path: str | os.PathLike, ac: ActorCritic, step: int, embeddin
     meta = {"format": FORMAT, "version": VERSION, "config": ac.config.to_dict(), "feat_dim": ac.feat_dim,
             "action_dim": ac.action_dim, "step": int(step), "updates": ac.updates, "optim_param_groups": groups,
             "extra": extra or {}}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"vpt_gym": json.dumps(meta)})
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata={"vpt_gym": json.dumps(meta)}), durable=True)
     return path
 
 
-def load_behaviour(path: str | os.PathLike) -> tuple[ActorCritic, int, torch.Tensor, dict[str, Any]]:
+def load_behaviour(
+    path: str | os.PathLike, restore_rng: bool = False
+) -> tuple[ActorCritic, int, torch.Tensor, dict[str, Any]]:
     """Rebuild (actor-critic, step, prompt embedding, metadata) from :func:`save_behaviour`'s file.
 
+    The caller's global torch RNG is left as it was (building the networks draws from a forked RNG),
+    unless ``restore_rng`` asks for the state saved with the checkpoint (for an identical continuation).
+
+    :param restore_rng: set torch's global RNG to the checkpoint's.
     :raises CheckpointError: on a corrupt or foreign file.
     """
     from safetensors import safe_open
@@ -405,21 +411,18 @@ def load_behaviour(path: str | os.PathLike) -> tuple[ActorCritic, int, torch.Ten
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise CheckpointError(f"{path}: not a {FORMAT!r} v{VERSION} checkpoint")
     check_sizes(path, meta)
-    ac = ActorCritic(meta["feat_dim"], meta["action_dim"], BehaviourConfig.from_dict(meta["config"]))
+    with torch.random.fork_rng(devices=[]):  # initialising the networks must not move the caller's RNG
+        ac = ActorCritic(meta["feat_dim"], meta["action_dim"], BehaviourConfig.from_dict(meta["config"]))
     sd = {k[3:]: v for k, v in tensors.items() if k.startswith("ac/")}
     try:
         ac.load_state_dict(sd, strict=True)
     except RuntimeError as err:
         raise CheckpointError(f"{path}: actor-critic weights do not match: {err}") from err
     for name, opt in (("actor_opt", ac.actor_opt), ("critic_opt", ac.critic_opt)):
-        state: dict[int, dict[str, torch.Tensor]] = {}
-        for key, value in tensors.items():
-            if key.startswith(name + "/"):
-                _, idx, k = key.split("/", 2)
-                state.setdefault(int(idx), {})[k] = value
-        opt.load_state_dict({"state": state, "param_groups": meta["optim_param_groups"][name]})
+        _load_optimizer(path, name, opt, tensors, meta)
     ac.updates = int(meta["updates"])
-    torch.set_rng_state(tensors["rng/torch"])
+    if restore_rng:
+        torch.set_rng_state(tensors["rng/torch"])
     return ac, int(meta["step"]), tensors["prompt/embedding"], meta
 
 
@@ -432,6 +435,27 @@ def check_sizes(path: Path, meta: dict[str, Any]) -> None:
     part = {k[3:]: v for k, v in specs.items() if k.startswith("ac/")}
     check_module_against(lambda: ActorCritic(meta["feat_dim"], meta["action_dim"],
                                              BehaviourConfig.from_dict(meta["config"])), part, f"{path} (ac)")
+def _load_optimizer(path: Path, name: str, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
+                    meta: dict[str, Any]) -> None:
+    """Restore ``opt`` from the ``<name>/<param id>/<key>`` tensors, checking ids and moment shapes first
+    (a tampered file fails here, not at the first update)."""
+    params = [p for group in opt.param_groups for p in group["params"]]
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith(name + "/"):
+            _, idx, k = (key.split("/", 2) + ["", ""])[:3]
+            if not idx.isdigit() or int(idx) >= len(params):
+                raise CheckpointError(f"{path}: {key[:80]!r} names no parameter of {name} ({len(params)} parameters)")
+            if value.dim() > 0 and value.shape != params[int(idx)].shape:
+                raise CheckpointError(f"{path}: {key[:80]!r} has shape {tuple(value.shape)}, its parameter "
+                                      f"{tuple(params[int(idx)].shape)}")
+            state.setdefault(int(idx), {})[k] = value
+    groups = meta.get("optim_param_groups")
+    try:
+        opt.load_state_dict({"state": state, "param_groups": groups[name]})  # type: ignore[index]
+    except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as err:
+        raise CheckpointError(f"{path}: {name} state does not fit the optimizer ({type(err).__name__}: "
+                              f"{str(err)[:200]})") from err
 
 
 def load_policy(path: str | os.PathLike, world_model: nn.Module, num_envs: int = 1) -> GenRLPolicy:
@@ -445,6 +469,19 @@ def load_policy(path: str | os.PathLike, world_model: nn.Module, num_envs: int =
 
 
 # --------------------------------------------------------------------------------------------- training loop
+def _sampler_rng(ckpt: Path, state: Any) -> np.random.Generator:
+    """The offline start-state sampler as the checkpoint left it (an identical continuation)."""
+    rng = np.random.default_rng()
+    if not isinstance(state, dict) or state.get("bit_generator") != type(rng.bit_generator).__name__:
+        raise CheckpointError(f"{ckpt} has no valid sampler RNG state (written by an older vpt-gym?); an identical "
+                              "continuation is impossible: use a new run_dir")
+    try:
+        rng.bit_generator.state = state
+    except (TypeError, ValueError, KeyError) as err:
+        raise CheckpointError(f"{ckpt}: corrupt sampler RNG state ({type(err).__name__})") from err
+    return rng
+
+
 def learn_behaviour(
     model: Any,
     prompt: Any,
@@ -504,13 +541,17 @@ def learn_behaviour(
 
     ckpt = Path(run_dir) / "behaviour.safetensors" if run_dir is not None else None
     step = 0
+    mode = "offline" if store is not None else "data-free"
+    settings = {"mode": mode, "seed": seed, "score_fn": score_fn}
     if ckpt is not None and ckpt.exists():
-        ac, step, saved_e, meta = load_behaviour(ckpt)
+        ac, step, saved_e, meta = load_behaviour(ckpt, restore_rng=True)
         if not torch.allclose(saved_e, embedding, atol=1e-5):
             raise ValueError(f"{ckpt} was trained for another prompt; use a new run_dir")
         if BehaviourConfig.from_dict(meta["config"]) != config:
             raise ValueError(f"{ckpt} was written with another BehaviourConfig; resume with the same config")
-        rng = np.random.default_rng([seed, step])
+        extra = meta.get("extra", {})
+        check_resumable(ckpt, extra if isinstance(extra, dict) else {}, settings, tuple(settings))
+        rng = _sampler_rng(ckpt, extra.get("sampler_rng"))
     else:
         torch.manual_seed(seed)
         ac = ActorCritic(feat_dim, model.action_dim, config)
@@ -521,7 +562,7 @@ def learn_behaviour(
     log = None
     if run_dir is not None:
         Path(run_dir).mkdir(parents=True, exist_ok=True)
-        log = open(Path(run_dir) / "metrics.jsonl", "a", encoding="utf-8")
+        log = open_metrics_log(Path(run_dir) / "metrics.jsonl", step)
     bar = tqdm(range(step, steps), initial=step, total=steps, desc="behaviour", disable=not progress)
     metrics: dict[str, float] = {}
     try:
@@ -539,7 +580,7 @@ def learn_behaviour(
                     log.flush()
             if ckpt is not None and ((i + 1) % checkpoint_every == 0 or i + 1 == steps):
                 save_behaviour(ckpt, ac, i + 1, embedding,
-                               extra={"label": label, "mode": "offline" if store is not None else "data-free"})
+                               extra={"label": label, **settings, "sampler_rng": rng.bit_generator.state})
     finally:
         if log is not None:
             log.close()

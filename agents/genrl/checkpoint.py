@@ -3,7 +3,7 @@
 One file, ``<name>.safetensors``, holds every tensor (world-model weights ``model/...``, its Adam moments
 ``optim/<i>/...``, optionally the connector ``connector/...`` and its Adam ``connector_optim/<i>/...``, and
 the torch RNG state) and, in its metadata, a JSON document with the configs, the step, the optimiser
-hyper-parameters and the numpy RNG state. Writing goes to a temporary file that is then ``os.replace``-d,
+hyper-parameters and the numpy RNG state. Writing goes through :func:`vpt_gym.atomic_file.write_atomic` (temporary file, fsync, rename),
 so a crash never leaves a half-written checkpoint; a readable copy of the JSON is written beside it
 (``<name>.json``). Loading never executes code (safetensors + ``json``) and matches keys strictly.
 """
@@ -30,6 +30,7 @@ from agents.checkpoints import (
 )
 from agents.genrl.connector import Connector, ConnectorConfig, make_connector_optimizer
 from agents.genrl.world_model import WorldModel, WorldModelConfig, make_optimizer
+from vpt_gym.atomic_file import write_atomic
 
 FORMAT = "vpt_gym.genrl.world_model"
 #: 2: the optimiser state is stored through :func:`agents.checkpoints.optimizer_to_tensors` (v1 files, written
@@ -95,13 +96,9 @@ def save_checkpoint(
         meta["connector_config"] = state.connector.config.to_dict()
         meta["connector_optim"] = connector_optim
     tensors["rng/torch"] = torch.get_rng_state()
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"vpt_gym": json.dumps(meta)})
-    os.replace(tmp, path)
-    side = path.with_suffix(".json")
-    side_tmp = side.with_name(side.name + ".tmp")
-    side_tmp.write_text(json.dumps(meta, indent=1))
-    os.replace(side_tmp, side)
+    write_atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata={"vpt_gym": json.dumps(meta)}), durable=True)
+    text = json.dumps(meta, indent=1)
+    write_atomic(path.with_suffix(".json"), lambda tmp: tmp.write_text(text), durable=True)
     return path
 
 

@@ -10,7 +10,7 @@ The embeddings are stored beside the episodes, never inside them (the episode fi
     <store>/.embeddings/<tag>/meta.json                    which VLM, k, dim, the window rule
     <store>/.embeddings/<tag>/<episode path without .npz>.npy   float32 (T, dim), one per episode
 
-Each file is written atomically (temporary file + ``os.replace``); a run that is interrupted resumes where
+Each file is written atomically and durably (:func:`vpt_gym.atomic_file.write_atomic`); a run that is interrupted resumes where
 it stopped (complete files are skipped). :class:`EmbeddedEpisodeStore` is an :class:`EpisodeStore` whose
 ``load``/``sample`` also serve the embeddings under a key (``clip_video`` by default, the key the connector
 training reads), memory-mapped.
@@ -38,7 +38,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import uuid
 from pathlib import Path
 from typing import Any, Optional
 
@@ -47,6 +46,8 @@ from tqdm.auto import tqdm
 
 from agents.genrl.episodes import EpisodeStore, episode_length
 from agents.genrl.vlm.base import VLM
+from vpt_gym.number_checks import number_type
+from vpt_gym.atomic_file import write_atomic
 
 EMBEDDINGS_DIR = ".embeddings"
 WINDOW_RULE = "window of k frames ending at step t; steps t < k-1 are zero (GenRL process_dataset)"
@@ -87,17 +88,12 @@ def window_embeddings(observation: np.ndarray, vlm: VLM, batch_size: int = 64) -
 
 
 def _atomic_save(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.{uuid.uuid4().hex}.tmp.npy")
-    np.save(tmp, array)
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: np.save(tmp, array), durable=True)
 
 
 def _write_meta(directory: Path, meta: dict[str, Any]) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / f"meta.{uuid.uuid4().hex}.tmp"
-    tmp.write_text(json.dumps(meta, indent=1, sort_keys=True))
-    os.replace(tmp, directory / "meta.json")
+    text = json.dumps(meta, indent=1, sort_keys=True)
+    write_atomic(directory / "meta.json", lambda tmp: tmp.write_text(text), durable=True)
 
 
 def read_meta(directory: Path) -> dict[str, Any]:
@@ -246,7 +242,7 @@ def build_parser() -> Any:
                         help="VLM name (clip, siglip, xclip, random-features), name:source, or model directory "
                              "(default random-features, an offline stand-in)")
     parser.add_argument("--tag", default=None, help="name of the embedding set (default: <vlm>-d<dim>-k<k>)")
-    parser.add_argument("--batch-size", type=int, default=64, help="windows per VLM call (default 64)")
+    parser.add_argument("--batch-size", type=number_type(integer=True, minimum=1), default=64, help="windows per VLM call (default 64)")
     parser.add_argument("--device", default="cpu", help="torch device of the VLM (default cpu)")
     parser.add_argument("--overwrite", action="store_true", help="recompute every episode's embeddings")
     return parser

@@ -36,6 +36,8 @@ import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
+from vpt_gym.atomic_file import write_atomic
+
 EPISODE_KEYS: tuple[str, ...] = ("observation", "action", "reward", "discount", "is_first", "is_last", "is_terminal")
 TRAIN_KEYS: tuple[str, ...] = ("observation", "action", "reward", "is_first")
 _NAME = re.compile(r"^(?P<index>\d+)-(?P<stamp>[^-]+)-(?P<uid>[0-9a-f]+)-(?P<length>\d+)\.npz$")
@@ -67,7 +69,7 @@ def validate_episode(episode: Mapping[str, np.ndarray]) -> int:
 
 
 def save_episode(directory: str | os.PathLike, episode: Mapping[str, np.ndarray], index: int) -> Path:
-    """Write ``episode`` as one compressed npz, atomically (tmp file + ``os.replace``).
+    """Write ``episode`` as one compressed npz, atomically and durably (:func:`vpt_gym.atomic_file.write_atomic`).
 
     :return: the final path, ``{index}-{timestamp}-{uuid}-{length}.npz``.
     """
@@ -76,13 +78,13 @@ def save_episode(directory: str | os.PathLike, episode: Mapping[str, np.ndarray]
     directory.mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S")
     path = directory / f"{index}-{stamp}-{uuid.uuid4().hex}-{length}.npz"
-    tmp = path.with_name(path.name + ".tmp")
     arrays = {k: np.asarray(v) for k, v in episode.items()}
-    with open(tmp, "wb") as f:
-        np.savez_compressed(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+
+    write_atomic(path, write, durable=True)
     return path
 
 
@@ -122,6 +124,8 @@ class EpisodeStore:
         """Index episode files added to the directory by others (only names are read when possible)."""
         known = set(self.paths)
         for path in sorted(self.directory.rglob("*.npz")):
+            if path.name.startswith("."):
+                continue  # a temporary file of a write in progress (or of a killed one)
             if path not in known:
                 self.paths.append(path)
                 self.lengths.append(episode_length(path))
@@ -164,10 +168,7 @@ class EpisodeStore:
                 npy = target / f"{key}.npy"
                 if not npy.exists():
                     arr = self._read_npz(path, (key,))[key]
-                    npy.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = npy.with_name(f"{key}.{uuid.uuid4().hex}.tmp.npy")
-                    np.save(tmp, arr)
-                    os.replace(tmp, npy)
+                    write_atomic(npy, lambda tmp, arr=arr: np.save(tmp, arr))
                 out[key] = np.load(npy, mmap_mode="r", allow_pickle=False)
             return out
         return self._read_npz(path, keys)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,11 +35,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from agents.genrl.checkpoint import TrainingState, load_checkpoint, save_checkpoint
+from agents.checkpoints import CheckpointError
+from agents.genrl.checkpoint import TrainingState, load_checkpoint, read_metadata, save_checkpoint
 from agents.genrl.connector import Connector, ConnectorConfig, connector_update, make_connector_optimizer
 from agents.genrl.embeddings import EMBEDDINGS_DIR, EmbeddedEpisodeStore, embedding_path, embeddings_dir, read_meta
 from agents.genrl.episodes import TRAIN_KEYS, EpisodeStore
 from agents.genrl.world_model import WorldModel, WorldModelConfig, apply_gradients, make_optimizer
+from agents.resume import check_resumable, open_metrics_log
 
 
 @dataclass
@@ -81,10 +84,35 @@ class Args:
     train_connector: bool = False
     embeddings: Optional[str] = None
 
+    def __post_init__(self) -> None:
+        check_args(self)
+
     @property
     def trains_connector(self) -> bool:
         """Whether connector + aligner are trained (``train_connector`` or an ``embeddings`` tag)."""
         return self.train_connector or self.embeddings is not None
+
+
+#: Settings a resumed run must keep: they decide the network and the batches it sees.
+RESUME_KEYS = ("config", "batch_size", "batch_length", "seed", "train_connector", "embeddings")
+
+
+def check_args(args: Args) -> None:
+    """Refuse settings that would train nothing or something else than asked (each message names the
+    setting, its value and what is expected).
+
+    :raises ValueError: a count below its minimum (``steps``, ``batch_size``, ``log_every``,
+        ``checkpoint_every``, ``cache_episodes``, ``threads``: >= 1; ``batch_length``: >= 2), or a
+        negative ``seed``.
+    """
+    minimums = {"steps": 1, "batch_size": 1, "batch_length": 2, "log_every": 1, "checkpoint_every": 1,
+                "cache_episodes": 1, "seed": 0}
+    if args.threads is not None:
+        minimums["threads"] = 1
+    for name, minimum in minimums.items():
+        value = getattr(args, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
 
 
 def available_embeddings(data_dir: str | Path) -> list[str]:
@@ -212,7 +240,20 @@ def train(args: Args) -> dict[str, float]:
             if state.connector.config.embed_dim != dim:
                 raise ValueError(f"{ckpt_path} has a connector for {state.connector.config.embed_dim}-d embeddings, "
                                  f"the data's clip_video embeddings are {dim}-d")
-        state.rng = state.rng if state.rng is not None else np.random.default_rng(args.seed)
+        saved_extra = read_metadata(ckpt_path).get("extra")
+        saved_args = saved_extra.get("args") if isinstance(saved_extra, dict) else None
+        if not isinstance(saved_args, dict):
+            raise CheckpointError(f"{ckpt_path} does not record its training arguments; cannot check that a "
+                                  "resume keeps them (use another run_dir or --no-resume)")
+        saved_args.setdefault("embeddings", None)  # written before the option existed
+        check_resumable(ckpt_path, saved_args, asdict(args),
+                        RESUME_KEYS)
+        if state.rng is None:
+            raise CheckpointError(f"{ckpt_path} has no batch-sampler RNG state; an identical continuation is "
+                                  "impossible (use another run_dir or --no-resume)")
+        if state.step >= args.steps:
+            print(f"{ckpt_path} is already at step {state.step} >= steps={args.steps}: nothing to train "
+                  "(raise --steps to continue)", file=sys.stderr)
     else:
         torch.manual_seed(args.seed)
         model = WorldModel(make_config(args.config, action_dim))
@@ -226,7 +267,7 @@ def train(args: Args) -> dict[str, float]:
     state.model.train()
 
     metrics: dict[str, float] = {}
-    log = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
+    log = open_metrics_log(run_dir / "metrics.jsonl", start)
     bar = tqdm(range(start, args.steps), initial=start, total=args.steps, desc="world model",
                disable=not args.progress)
     try:
@@ -273,7 +314,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Args:
             parser.add_argument(flag, type=int, default=value, help=text)
         else:
             parser.add_argument(flag, type=type(value), default=value, help=text)
-    return Args(**vars(parser.parse_args(argv)))
+    ns = parser.parse_args(argv)
+    try:
+        return Args(**vars(ns))
+    except ValueError as err:
+        parser.error(str(err))  # exit status 2, one line naming the flag
 
 
 def _main(args: Args) -> int:

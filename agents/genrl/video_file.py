@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vpt_gym.atomic_file import write_atomic
+
 
 def write_video(frames: np.ndarray, path: str | os.PathLike, fps: int = 15) -> Path:
     """Write uint8 frames (T, H, W, 3) to ``path`` (.gif or .mp4), atomically.
@@ -36,14 +38,12 @@ def write_video(frames: np.ndarray, path: str | os.PathLike, fps: int = 15) -> P
         raise ValueError(f"unsupported video suffix {suffix!r}; expected '.gif' or '.mp4'")
     import imageio.v3 as iio
 
-    tmp = path.with_name(f".{path.stem}.tmp{suffix}")
     if suffix == ".gif":
-        iio.imwrite(tmp, frames, extension=".gif", duration=1000 / fps, loop=0)
+        write_atomic(path, lambda tmp: iio.imwrite(tmp, frames, extension=".gif", duration=1000 / fps, loop=0))
     else:
         try:
             import imageio_ffmpeg  # noqa: F401
         except ImportError as err:
             raise ImportError("writing .mp4 needs imageio-ffmpeg: pip install imageio-ffmpeg (or write a .gif)") from err
-        iio.imwrite(tmp, frames, extension=".mp4", fps=fps, codec="libx264")
-    os.replace(tmp, path)
+        write_atomic(path, lambda tmp: iio.imwrite(tmp, frames, extension=".mp4", fps=fps, codec="libx264"))
     return path

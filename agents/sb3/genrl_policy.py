@@ -302,11 +302,7 @@ class GenRLActorCriticPolicy(MemoryOnlyEntryPoints, ActorCriticPolicy):
         elif not isinstance(behaviour, Actor):
             from agents.genrl.behaviour import load_behaviour
 
-            rng = th.get_rng_state()  # load_behaviour restores the run's torch RNG: keep the caller's
-            try:
-                behaviour = load_behaviour(behaviour)[0].actor
-            finally:
-                th.set_rng_state(rng)
+            behaviour = load_behaviour(behaviour)[0].actor  # leaves the caller's torch RNG as it was
         return world_model, behaviour
 
     @classmethod

@@ -79,6 +79,8 @@ from agents.vpt.training_run import (
     save_checkpoint,
 )
 from agents.vpt.transformer import TransformerState
+from vpt_gym.atomic_file import replace_directory_atomic
+from vpt_gym.number_checks import check_number
 
 __all__ = [
     "BCBatch",
@@ -362,6 +364,24 @@ class BCConfig:
     resume: bool = True
     data_shards: int | None = None
 
+    def __post_init__(self) -> None:
+        """Refuse a number that would train to NaN or do nothing (``max_grad_norm=nan``, ``lr=0``, ...)."""
+        for name, value, rule in (
+            ("batch_size", self.batch_size, dict(integer=True, minimum=1)),
+            ("epochs", self.epochs, dict(integer=True, minimum=1)),
+            ("max_steps", self.max_steps, dict(integer=True, minimum=1, optional=True)),
+            ("lr", self.lr, dict(minimum=0)),
+            ("weight_decay", self.weight_decay, dict(minimum=0)),
+            ("max_grad_norm", self.max_grad_norm, dict(above=0)),
+            ("seed", self.seed, dict(integer=True, minimum=0)),
+            ("checkpoint_every", self.checkpoint_every, dict(integer=True, minimum=0)),
+            ("keep_checkpoints", self.keep_checkpoints, dict(integer=True, minimum=1)),
+            ("log_every", self.log_every, dict(integer=True, minimum=1)),
+            ("prefetch", self.prefetch, dict(integer=True, minimum=0)),
+            ("chunk_len", self.chunk_len, dict(integer=True, minimum=1, optional=True)),
+        ):
+            check_number(name, value, **rule)
+
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["log_formats"] = list(self.log_formats)
@@ -484,7 +504,7 @@ def _train_bc(config: BCConfig, ctx: DistributedContext) -> BCResult:
     saved_config: dict[str, Any] = {}
     extra: dict[str, torch.Tensor] = {}
     if ckpt is not None:
-        saved, extra = load_checkpoint(ckpt, policy, optimizer)
+        saved, extra = load_checkpoint(ckpt, policy, optimizer, required=("epoch", "batches_in_epoch", "config"))
         saved_config = {"data_shards": 1, **saved.get("config", {})}  # runs from before data_shards had one
         step, epoch, done_in_epoch = int(saved["step"]), int(saved["epoch"]), int(saved["batches_in_epoch"])
     shards = resolve_shards(config.data_shards, saved_config.get("data_shards"), ctx.world_size, config.batch_size)
@@ -581,7 +601,7 @@ def _train_bc(config: BCConfig, ctx: DistributedContext) -> BCResult:
 
     final_dir = out / "final"
     if ctx.is_main:
-        save_pretrained(policy, final_dir)
+        replace_directory_atomic(final_dir, lambda tmp: save_pretrained(policy, tmp), durable=True)
     seen: set[tuple[str, str]] = set()
     unique = [p for rank_problems in ctx.gather_objects(problems) for p in rank_problems
               if (str(p[0].video), p[1]) not in seen and not seen.add((str(p[0].video), p[1]))]  # fmt: skip

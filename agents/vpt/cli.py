@@ -21,6 +21,7 @@ import json
 import os
 from typing import Any
 
+from vpt_gym.number_checks import number_type
 from vpt_gym.user_errors import UsageError
 
 __all__ = ["idm_add_arguments", "idm_run", "bc_add_arguments", "bc_run"]
@@ -35,11 +36,8 @@ def _formats(text: str) -> tuple[str, ...]:
     return formats
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text}")
-    return value
+_positive = number_type(integer=True, minimum=1)
+_count = number_type(integer=True, minimum=0)
 
 
 def _common_training_arguments(p: argparse.ArgumentParser, lr: float, weight_decay: float, epochs: int,
@@ -47,11 +45,11 @@ def _common_training_arguments(p: argparse.ArgumentParser, lr: float, weight_dec
     p.add_argument("--epochs", type=_positive, default=epochs, help=f"passes over the data (default {epochs})")
     p.add_argument("--max-steps", type=_positive, default=None, help="stop after this many updates")
     p.add_argument("--batch-size", type=_positive, default=batch_size, help=f"default {batch_size}")
-    p.add_argument("--lr", type=float, default=lr, help=f"AdamW learning rate (default {lr})")
-    p.add_argument("--weight-decay", type=float, default=weight_decay, help=f"AdamW weight decay (default {weight_decay})")
-    p.add_argument("--max-grad-norm", type=float, default=5.0, help="gradient clipping (default 5.0)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the data order and of a fresh network's initialisation (default 0)")
-    p.add_argument("--checkpoint-every", type=int, default=500, help="updates between checkpoints (0: at the end)")
+    p.add_argument("--lr", type=number_type(minimum=0), default=lr, help=f"AdamW learning rate (default {lr})")
+    p.add_argument("--weight-decay", type=number_type(minimum=0), default=weight_decay, help=f"AdamW weight decay (default {weight_decay})")
+    p.add_argument("--max-grad-norm", type=number_type(above=0), default=5.0, help="gradient clipping (default 5.0)")
+    p.add_argument("--seed", type=_count, default=0, help="seed of the data order and of a fresh network's initialisation (default 0)")
+    p.add_argument("--checkpoint-every", type=_count, default=500, help="updates between checkpoints (0: at the end)")
     p.add_argument("--keep-checkpoints", type=_positive, default=2, help="checkpoints kept on disk (default 2)")
     p.add_argument("--log-every", type=_positive, default=log_every, help=f"updates between log lines (default {log_every})")
     p.add_argument("--log-formats", type=_formats, default=("stdout", "csv"),
@@ -86,10 +84,10 @@ def idm_add_arguments(parser: argparse.ArgumentParser) -> None:
                         "agents.vpt.config.CRAFTER_IDM; reads the data with the crafter action codec) (default 4x)")
     p.add_argument("--init-from", default=None, help="start from this IDM checkpoint instead")
     p.add_argument("--val-data", default=None, help="held-out pairs (default: --val-fraction of DATA)")
-    p.add_argument("--val-fraction", type=float, default=0.1, help="recordings held out (default 0.1)")
+    p.add_argument("--val-fraction", type=number_type(minimum=0, below=1), default=0.1, help="recordings held out (default 0.1)")
     p.add_argument("--window", type=_positive, default=128, help="frames per window (default 128)")
     p.add_argument("--shuffle-buffer", type=_positive, default=32, help="windows in the shuffle buffer")
-    p.add_argument("--eval-every", type=int, default=0, help="updates between held-out evaluations (0: at the end)")
+    p.add_argument("--eval-every", type=_count, default=0, help="updates between held-out evaluations (0: at the end)")
     _common_training_arguments(p, lr=3e-4, weight_decay=0.01, epochs=1, batch_size=4, log_every=10)
 
     p = sub.add_parser("eval", help="key accuracy and camera R^2 of an IDM on labelled pairs")

@@ -9,10 +9,13 @@ read them, refusing values this re-implementation does not model (e.g. LSTM recu
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from agents.checkpoints import bounded_repr
+from vpt_gym.number_checks import check_number
 
 #: Kwargs whose value is fixed in every released VPT network; anything else is refused.
 _FIXED_POLICY_KWARGS: dict[str, Any] = {
@@ -83,6 +86,46 @@ _FIXED_OFFICIAL_NET_ARGS: dict[str, Any] = {
     "use_pointwise_layer": True,
 }
 
+def _check_fields(config: Any) -> None:
+    """Every size of a config is a positive integer, the temperature a positive finite number and the
+    flags booleans: a tampered ``config.json`` (``attention_heads: 0``, ``hidsize: null``) is a clear
+    ``ValueError`` here, not a ``ZeroDivisionError`` / ``TypeError`` while the network is built."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if field.name == "action_space":
+            if not isinstance(value, str):
+                raise ValueError(f"action_space must be a string, got a {type(value).__name__}")
+        elif field.name == "temperature":
+            check_number("temperature", value, above=0)
+        elif field.name == "impala_chans":
+            if not isinstance(value, tuple) or len(value) != 3:
+                raise ValueError(f"impala_chans must be 3 positive integers, got a {type(value).__name__}"
+                                 + (f" of length {len(value)}" if isinstance(value, tuple) else ""))
+            for c in value:
+                check_number("impala_chans[i]", c, integer=True, minimum=1)
+        elif field.name.startswith("use_"):
+            if not isinstance(value, bool):
+                raise ValueError(f"{field.name} must be true or false, got a {type(value).__name__}")
+        else:
+            check_number(field.name, value, integer=True, minimum=1)
+
+
+def _wrong_types_are_value_errors(build: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the ``TypeError`` / ``KeyError`` / ``AttributeError`` / ``OverflowError`` that wrongly typed
+    file data raises in ``build`` (``img_shape: 5``, ``hidsize: null``) into the ``ValueError`` the loaders
+    report as a ``CheckpointError``."""
+
+    @functools.wraps(build)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return build(*args, **kwargs)
+        except (TypeError, KeyError, AttributeError, OverflowError, IndexError) as err:
+            raise ValueError(f"wrongly typed or missing config entry ({type(err).__name__}: "
+                             f"{str(err)[:200]})") from err
+
+    return checked
+
+
 @dataclass(frozen=True)
 class PolicyConfig:
     """The VPT policy (``MinecraftAgentPolicy``) architecture.
@@ -121,6 +164,7 @@ class PolicyConfig:
     kind: ClassVar[str] = "vpt_policy"
 
     def __post_init__(self) -> None:
+        _check_fields(self)
         _check_action_space(self.action_space)
         if self.hidsize % self.attention_heads:
             raise ValueError(f"hidsize {self.hidsize} must be divisible by attention_heads {self.attention_heads}")
@@ -147,6 +191,7 @@ class PolicyConfig:
         return {"kind": self.kind, **d}
 
     @classmethod
+    @_wrong_types_are_value_errors
     def from_dict(cls, d: dict[str, Any]) -> "PolicyConfig":
         """Inverse of :meth:`to_dict`; unknown keys are an error."""
         d = dict(d)
@@ -162,6 +207,7 @@ class PolicyConfig:
         return cls(**d)
 
     @classmethod
+    @_wrong_types_are_value_errors
     def from_official(cls, net_args: dict[str, Any], pi_head_opts: dict[str, Any] | None = None) -> "PolicyConfig":
         """From a ``.model`` file's ``model.args.net.args`` and ``model.args.pi_head_opts``."""
         what = "VPT policy kwargs"
@@ -244,6 +290,7 @@ class IDMConfig:
     kind: ClassVar[str] = "vpt_idm"
 
     def __post_init__(self) -> None:
+        _check_fields(self)
         _check_action_space(self.action_space)
         if self.hidsize % self.attention_heads:
             raise ValueError(f"hidsize {self.hidsize} must be divisible by attention_heads {self.attention_heads}")
@@ -258,6 +305,7 @@ class IDMConfig:
     from_dict = classmethod(PolicyConfig.from_dict.__func__)  # type: ignore[attr-defined]
 
     @classmethod
+    @_wrong_types_are_value_errors
     def from_official(cls, net_args: dict[str, Any], pi_head_opts: dict[str, Any] | None = None) -> "IDMConfig":
         """From the IDM ``.model``'s ``model.args.net.args`` and ``pi_head_opts``."""
         what = "VPT IDM kwargs"

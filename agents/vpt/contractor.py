@@ -85,6 +85,7 @@ import cv2
 import numpy as np
 
 from vpt_gym.actions import MINERL_ACTION_KEYS, MINERL_BINARY_KEYS, env_to_agent, is_null_env_action
+from vpt_gym.atomic_file import commit, temporary_path, write_atomic
 
 __all__ = [
     "KEYBOARD_TO_MINERL",
@@ -882,34 +883,31 @@ def env_action_to_json_step(
     }  # fmt: skip
 
 
-def _tmp_path(path: Path) -> Path:
-    """A hidden temporary file beside ``path`` with the same suffix (cv2 picks the container from it)."""
-    return path.with_name(f".{path.stem}.tmp-{os.getpid()}-{threading.get_ident()}{path.suffix}")
-
-
 def write_jsonl(
     path: str | os.PathLike,
     env_actions: Iterable[Mapping[str, Any]],
     gui: Sequence[Any] | None = None,
     action_codec: str = "minecraft",
+    durable: bool = False,
 ) -> int:
-    """Write env actions as a contractor jsonl file atomically (temporary file, then ``os.replace``).
+    """Write env actions as a contractor jsonl file atomically (:func:`vpt_gym.atomic_file.write_atomic`).
 
     :param path: the ``.jsonl`` to write.
     :param env_actions: unbatched MineRL env actions, one per frame.
     :param gui: optional per-step ``None`` (GUI closed) or ``(mouse_x, mouse_y)`` (GUI open, 720p pixels).
     :param action_codec: how actions are written (:mod:`agents.vpt.action_codecs`): ``"minecraft"`` (MineRL
         env actions) or ``"crafter"`` (``{"action": index}``).
+    :param durable: fsync the file and its directory (for outputs a resumed job skips because they exist).
     :return: the number of lines written.
     """
     from agents.vpt.action_codecs import get_codec
 
     encode = get_codec(action_codec).encode
-    path = Path(path)
-    tmp = _tmp_path(path)
-    previous = None
     count = 0
-    try:
+
+    def write(tmp: Path) -> None:
+        nonlocal count
+        previous = None
         with open(tmp, "w", encoding="utf-8") as file:
             for t, action in enumerate(env_actions):
                 at = gui[t] if gui is not None else None
@@ -919,10 +917,8 @@ def write_jsonl(
                 )
                 file.write(json.dumps(previous, separators=(",", ":")) + "\n")
                 count += 1
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+
+    write_atomic(path, write, durable=durable)
     return count
 
 
@@ -955,8 +951,8 @@ class ContractorWriter:
         self.video_path = stem.with_name(stem.name + ".mp4")
         self.jsonl_path = stem.with_name(stem.name + ".jsonl")
         self.fps = fps
-        self._video_tmp = _tmp_path(self.video_path)
-        self._jsonl_tmp = _tmp_path(self.jsonl_path)
+        self._video_tmp = temporary_path(self.video_path)  # same suffix: cv2 picks the container from it
+        self._jsonl_tmp = temporary_path(self.jsonl_path)
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
         self._jsonl = open(self._jsonl_tmp, "w", encoding="utf-8")
@@ -1002,8 +998,8 @@ class ContractorWriter:
             raise ValueError(f"no frames were written to {self.video_path}; a contractor pair needs at least one")
         self._jsonl.close()
         self._writer.release()
-        os.replace(self._video_tmp, self.video_path)
-        os.replace(self._jsonl_tmp, self.jsonl_path)
+        commit(self._video_tmp, self.video_path)
+        commit(self._jsonl_tmp, self.jsonl_path)
 
     def abort(self) -> None:
         """Discard the temporary files (nothing is moved into place)."""

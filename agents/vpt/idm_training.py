@@ -97,6 +97,8 @@ from agents.vpt.training_run import (
     save_checkpoint,
 )
 from vpt_gym.actions import BUTTONS, CameraQuantizer
+from vpt_gym.atomic_file import replace_directory_atomic
+from vpt_gym.number_checks import check_number
 
 __all__ = [
     "IDMTrainingConfig",
@@ -672,6 +674,27 @@ class IDMTrainingConfig:
     resume: bool = True
     data_shards: int | None = None
 
+    def __post_init__(self) -> None:
+        """Refuse a number that would train to NaN or do nothing (``max_grad_norm=nan``, ``lr=0``, ...)."""
+        for name, value, rule in (
+            ("batch_size", self.batch_size, dict(integer=True, minimum=1)),
+            ("epochs", self.epochs, dict(integer=True, minimum=1)),
+            ("max_steps", self.max_steps, dict(integer=True, minimum=1, optional=True)),
+            ("lr", self.lr, dict(minimum=0)),
+            ("weight_decay", self.weight_decay, dict(minimum=0)),
+            ("max_grad_norm", self.max_grad_norm, dict(above=0)),
+            ("seed", self.seed, dict(integer=True, minimum=0)),
+            ("checkpoint_every", self.checkpoint_every, dict(integer=True, minimum=0)),
+            ("keep_checkpoints", self.keep_checkpoints, dict(integer=True, minimum=1)),
+            ("log_every", self.log_every, dict(integer=True, minimum=1)),
+            ("prefetch", self.prefetch, dict(integer=True, minimum=0)),
+            ("val_fraction", self.val_fraction, dict(minimum=0, below=1)),
+            ("window", self.window, dict(integer=True, minimum=1)),
+            ("shuffle_buffer", self.shuffle_buffer, dict(integer=True, minimum=1)),
+            ("eval_every", self.eval_every, dict(integer=True, minimum=0)),
+        ):
+            check_number(name, value, **rule)
+
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["log_formats"] = list(self.log_formats)
@@ -795,7 +818,7 @@ def _train_idm(config: IDMTrainingConfig, ctx: DistributedContext) -> IDMTrainin
     ckpt = latest_checkpoint(out) if config.resume else None
     saved_config: dict[str, Any] = {}
     if ckpt is not None:
-        state, _ = load_checkpoint(ckpt, idm, optimizer)
+        state, _ = load_checkpoint(ckpt, idm, optimizer, required=("epoch", "batches_in_epoch", "config"))
         saved_config = {"data_shards": 1, **state.get("config", {})}  # runs from before data_shards had one
         step, epoch, done_in_epoch = int(state["step"]), int(state["epoch"]), int(state["batches_in_epoch"])
     shards = resolve_shards(config.data_shards, saved_config.get("data_shards"), ctx.world_size, config.batch_size)
@@ -902,7 +925,7 @@ def _train_idm(config: IDMTrainingConfig, ctx: DistributedContext) -> IDMTrainin
     from agents.vpt.io import save_pretrained
 
     if ctx.is_main:
-        save_pretrained(idm, final_dir)
+        replace_directory_atomic(final_dir, lambda tmp: save_pretrained(idm, tmp), durable=True)
     all_problems: list[tuple[ContractorPair, str]] = []
     for rank_problems in ctx.gather_objects(problems):
         all_problems.extend(p for p in rank_problems if p not in all_problems)

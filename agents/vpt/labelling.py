@@ -221,7 +221,7 @@ def label_video(
     chunk_size: int = 64,
     action_codec: str = "minecraft",
 ) -> int:
-    """Label one video and write its contractor jsonl atomically (temporary file, then ``os.replace``).
+    """Label one video and write its contractor jsonl atomically and durably (``write_atomic``).
 
     Frames are read with OpenCV (BGR -> RGB, resized with INTER_LINEAR, as for contractor data).
 
@@ -246,7 +246,7 @@ def label_video(
             "(truncated or corrupt video); no labels written"
         )
     Path(out_jsonl).parent.mkdir(parents=True, exist_ok=True)
-    return write_jsonl(out_jsonl, labels, action_codec=action_codec)
+    return write_jsonl(out_jsonl, labels, action_codec=action_codec, durable=True)
 
 
 def label_path_for(video: Path, video_root: Path, out_root: Path) -> Path:
@@ -337,6 +337,9 @@ def label_directory(
         for path in (video_root.rglob("*.mp4") if recursive else video_root.glob("*.mp4"))
         if not any(part.startswith(".") for part in path.relative_to(video_root).parts)
     )
+    if not videos:
+        where = "under" if recursive else "in"
+        raise FileNotFoundError(f"no .mp4 videos {where} {str(video_root)!r}: nothing to label")
     report = LabelReport()
     todo: list[tuple[Path, Path]] = []
     for video in videos:

@@ -13,9 +13,14 @@ checkpoint directory contains:
 - ``extra.safetensors``: other tensors needed for an identical continuation (the torch RNG state, BC's
   transformer memory).
 
-Writing is atomic: everything goes into a hidden temporary directory that is renamed into place
-(``os.rename`` of a directory), then the ``latest`` pointer is replaced with ``os.replace``. A crash at
-any moment leaves either the previous or the new checkpoint as ``latest``, never a half-written one.
+Writing is atomic and durable, and a checkpoint stays reachable at every instant: a new checkpoint is
+written into a hidden temporary directory, every file and the directory are fsynced, the directory is
+renamed to a name no other checkpoint has (``step-<N>``, or ``step-<N>.<k>`` when step N is saved again,
+e.g. the final save right after a periodic one), then the ``latest`` pointer is swapped atomically, and
+only then are superseded and old checkpoints deleted. A kill at any moment leaves ``latest`` on the
+previous or the new checkpoint, never on a half-written or deleted one. :func:`latest_checkpoint` falls
+back (with a warning) to the newest complete checkpoint when the pointer is missing or dangling, and the
+next save removes the temporary directories a killed run left.
 
 Example::
 
@@ -33,8 +38,10 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import shutil
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,9 +59,19 @@ from agents.checkpoints import (
     save_json,
     save_safetensors,
 )
+from agents.resume import check_resumable
 from agents.vpt.io import from_pretrained, load_pretrained, save_pretrained
+from vpt_gym.atomic_file import fsync_directory, fsync_tree, write_atomic
 
-__all__ = ["make_logger", "check_resumable", "prefetch", "save_checkpoint", "load_checkpoint", "latest_checkpoint"]
+__all__ = [
+    "make_logger",
+    "check_resumable",
+    "prefetch",
+    "save_checkpoint",
+    "load_checkpoint",
+    "latest_checkpoint",
+    "remove_leftovers",
+]
 
 CHECKPOINTS = "checkpoints"
 LATEST = "latest"
@@ -63,6 +80,55 @@ OPTIMIZER_TENSORS = "optimizer.safetensors"
 OPTIMIZER_JSON = "optimizer.json"
 EXTRA_TENSORS = "extra.safetensors"
 _PLACEHOLDER = "__placeholder__"
+#: The files of a complete checkpoint directory.
+_REQUIRED = ("config.json", "model.safetensors", OPTIMIZER_TENSORS, OPTIMIZER_JSON, EXTRA_TENSORS, TRAINER_STATE)
+_NAME = re.compile(r"step-(\d{9})(?:\.(\d+))?")
+#: Hidden names a save uses while it works: its temporary directory and checkpoints it is deleting.
+_TEMPORARY, _DISCARDED = ".tmp-", ".old-"
+
+
+def _order(path: Path) -> tuple[int, int] | None:
+    """``(step, version)`` of a checkpoint directory name, None for anything else."""
+    match = _NAME.fullmatch(path.name)
+    return None if match is None else (int(match.group(1)), int(match.group(2) or 0))
+
+
+def _checkpoints(root: Path) -> list[Path]:
+    """The checkpoint directories under ``root``, oldest first (by step, then by version)."""
+    found = [p for p in root.iterdir() if p.is_dir() and _order(p) is not None] if root.is_dir() else []
+    return sorted(found, key=_order)  # type: ignore[arg-type,return-value]
+
+
+def _complete(path: Path) -> bool:
+    return path.is_dir() and all((path / name).is_file() for name in _REQUIRED)
+
+
+def remove_leftovers(run_dir: PathLike) -> list[Path]:
+    """Delete the temporary and half-deleted directories a killed save left under ``run_dir``'s
+    checkpoints (never a checkpoint). Call it only when no other process is saving to this run.
+
+    :return: the paths removed.
+    """
+    root = Path(run_dir) / CHECKPOINTS
+    if not root.is_dir():
+        return []
+    removed = []
+    for p in root.iterdir():
+        if p.name.startswith((_TEMPORARY, _DISCARDED, f".{LATEST}.")):
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+def _discard(path: Path) -> None:
+    """Delete a checkpoint directory: first renamed to a hidden name (atomic), so a kill during the
+    deletion never leaves a partial ``step-*`` directory that could be taken for a checkpoint."""
+    hidden = path.with_name(f"{_DISCARDED}{path.name}-{os.getpid()}")
+    os.rename(path, hidden)
+    shutil.rmtree(hidden, ignore_errors=True)
 
 
 def build_network(
@@ -118,10 +184,13 @@ def save_checkpoint(
         raise ValueError(f"keep must be >= 1; got {keep}")
     root = Path(run_dir) / CHECKPOINTS
     root.mkdir(parents=True, exist_ok=True)
-    name = f"step-{int(trainer_state['step']):09d}"
-    final, tmp = root / name, root / f".tmp-{name}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    remove_leftovers(run_dir)
+    step = int(trainer_state["step"])
+    base = f"step-{step:09d}"
+    taken = {p.name for p in root.iterdir()}
+    name = base if base not in taken else next(f"{base}.{k}" for k in range(1, len(taken) + 2) if f"{base}.{k}" not in taken)
+    final, tmp = root / name, root / f"{_TEMPORARY}{name}-{os.getpid()}"
+    tmp.mkdir()
     save_pretrained(model, tmp)
     tensors, plain = optimizer_to_tensors(optimizer)
     # a file with no tensors cannot be read back by safetensors: an optimizer that has not stepped yet
@@ -131,39 +200,69 @@ def save_checkpoint(
     extra = {"torch_rng_state": torch.get_rng_state(), **(extra_tensors or {})}
     save_safetensors(tmp / EXTRA_TENSORS, extra)
     save_json(tmp / TRAINER_STATE, trainer_state)
-    if final.exists():  # the same step saved again (e.g. the final save right after a periodic one)
-        shutil.rmtree(final)
-    os.rename(tmp, final)
-    pointer = root / f".{LATEST}.tmp-{os.getpid()}"
-    pointer.write_text(name + "\n")
-    os.replace(pointer, root / LATEST)
-    for old in sorted(p for p in root.glob("step-*") if p.is_dir())[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+    fsync_tree(tmp)
+    os.rename(tmp, final)  # a new name: the checkpoint `latest` points at is untouched
+    fsync_directory(root)
+    write_atomic(root / LATEST, lambda p: p.write_text(name + "\n"), durable=True)
+    # only now, with `latest` on the new checkpoint: drop the ones it supersedes (the same step saved
+    # before) and the oldest beyond `keep`
+    others = [p for p in _checkpoints(root) if p != final]
+    superseded = [p for p in others if _order(p)[0] == step]  # type: ignore[index]
+    rest = [p for p in others if _order(p)[0] != step]  # type: ignore[index]
+    for old in superseded + rest[: max(0, len(rest) - (keep - 1))]:
+        _discard(old)
     return final
 
 
 def latest_checkpoint(run_dir: PathLike) -> Path | None:
-    """The checkpoint ``latest`` points at, or None when the run has none."""
-    pointer = Path(run_dir) / CHECKPOINTS / LATEST
-    if not pointer.is_file():
-        return None
-    path = pointer.parent / pointer.read_text().strip()
-    if not path.is_dir():
-        raise CheckpointError(f"{pointer} points at {path.name!r}, which does not exist")
-    return path
+    """The checkpoint ``latest`` points at, or None when the run has none.
+
+    Without a pointer (a run killed between writing its first checkpoint and the pointer) it is the newest
+    complete checkpoint. A pointer that names a checkpoint that is not there or not complete (a run killed
+    by an older version, a directory deleted by hand) falls back to the newest complete checkpoint with a
+    warning that says so; a run whose checkpoints are all incomplete is an error.
+    """
+    root = Path(run_dir) / CHECKPOINTS
+    pointer = root / LATEST
+    candidates = [p for p in _checkpoints(root) if _complete(p)]
+    if pointer.is_file():
+        name = pointer.read_text(encoding="utf-8", errors="replace").strip()
+        path = root / name
+        if _order(path) is not None and _complete(path):
+            return path
+        problem = f"{pointer} points at {name[:80]!r}, which does not exist or is incomplete"
+    else:  # a kill between a run's first checkpoint and its pointer; or no checkpoint yet
+        if candidates:
+            return candidates[-1]
+        if not _checkpoints(root):
+            return None
+        problem = f"{root} has no {LATEST!r} pointer"
+    if not candidates:
+        raise CheckpointError(f"{problem}, and the run has no other complete checkpoint")
+    warnings.warn(f"{problem}; resuming from the newest complete checkpoint, {candidates[-1].name}", stacklevel=2)
+    return candidates[-1]
 
 
 def load_checkpoint(
-    path: PathLike, model: nn.Module, optimizer: torch.optim.Optimizer | None = None
+    path: PathLike,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    required: tuple[str, ...] = (),
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Load a checkpoint into ``model`` (and ``optimizer``) in place and restore the torch RNG state.
 
     :param path: a checkpoint directory (see :func:`latest_checkpoint`).
     :param model: a network with the same architecture (checked: a different config is an error).
     :param optimizer: the optimizer to restore, if any.
+    :param required: ``trainer_state.json`` entries the caller needs besides ``step`` (each checked to be
+        there; ``step``, ``epoch`` and ``batches_in_epoch`` must be non-negative integers and ``config`` an
+        object wherever they appear).
     :return: ``(trainer_state, extra_tensors)``.
+    :raises CheckpointError: on a checkpoint that does not fit or has wrong fields.
     """
     path = Path(path)
+    state = load_json(path / TRAINER_STATE)
+    _check_trainer_state(path / TRAINER_STATE, state, ("step", *required))
     saved = load_pretrained(path)
     if saved.config != model.config:
         raise CheckpointError(f"{path}: the checkpoint's config {saved.config} differs from the model's {model.config}")
@@ -173,12 +272,29 @@ def load_checkpoint(
         tensors.pop(_PLACEHOLDER, None)
         optimizer_from_tensors(optimizer, tensors, load_json(path / OPTIMIZER_JSON), str(path))
     extra = load_safetensors(path / EXTRA_TENSORS)
-    if "torch_rng_state" in extra:
-        torch.set_rng_state(extra.pop("torch_rng_state"))
-    state = load_json(path / TRAINER_STATE)
-    if "step" not in state:
-        raise CheckpointError(f"{path / TRAINER_STATE}: no 'step' entry")
+    rng = extra.pop("torch_rng_state", None)
+    if rng is not None:
+        expected = torch.get_rng_state()
+        if rng.dtype != expected.dtype or rng.shape != expected.shape:
+            raise CheckpointError(f"{path / EXTRA_TENSORS}: torch_rng_state is {rng.dtype} {tuple(rng.shape)}, "
+                                  f"expected {expected.dtype} {tuple(expected.shape)}")
+        torch.set_rng_state(rng)
     return state, extra
+
+
+def _check_trainer_state(source: Path, state: Any, required: tuple[str, ...]) -> None:
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{source}: must be a JSON object, got {type(state).__name__}")
+    missing = [k for k in required if k not in state]
+    if missing:
+        raise CheckpointError(f"{source}: no {missing} entries (a trainer state has step, epoch, batches_in_epoch)")
+    for key in ("step", "epoch", "batches_in_epoch"):
+        value = state.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise CheckpointError(f"{source}: {key!r} must be a non-negative integer, got a {type(value).__name__}"
+                                  + (f" ({value})" if isinstance(value, (int, float)) else ""))
+    if "config" in state and not isinstance(state["config"], dict):
+        raise CheckpointError(f"{source}: 'config' must be a JSON object, got {type(state['config']).__name__}")
 
 
 def make_logger(run_dir: PathLike, formats: tuple[str, ...] | list[str] = ("stdout", "csv")) -> Any:
@@ -200,24 +316,6 @@ def make_logger(run_dir: PathLike, formats: tuple[str, ...] | list[str] = ("stdo
         except ImportError as e:
             raise ImportError("log format 'tensorboard' needs the tensorboard package: pip install tensorboard") from e
     return configure(str(run_dir), list(formats))
-
-
-def check_resumable(path: PathLike, saved: dict[str, Any], current: dict[str, Any], keys: tuple[str, ...]) -> None:
-    """Refuse to resume a run whose data-order settings changed (the continuation would not be the same run).
-
-    :param path: the checkpoint (for the message).
-    :param saved: the settings stored in its ``trainer_state.json`` (``"config"``).
-    :param current: the new run's settings.
-    :param keys: the settings that must be equal.
-    """
-    changed = {k: (saved.get(k), current.get(k)) for k in keys if saved.get(k) != current.get(k)}
-    if changed:
-        detail = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
-        raise ValueError(
-            f"{path}: cannot resume with different settings ({detail}); use the same settings, another "
-            "output directory, or resume=False (--no-resume) to start over"
-        )
-
 
 
 def prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:

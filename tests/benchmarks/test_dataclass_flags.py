@@ -64,3 +64,11 @@ def test_the_benchmarks_dataclass_flags_all_have_help():
         parser = argparse.ArgumentParser()
         add_flags(parser, settings)
         assert all(a.help for a in parser._actions), type(settings)
+@pytest.mark.parametrize("argv, message", [
+    (["--lr", "nan"], "--lr must be a finite number >= 0; got nan"),
+    (["--lr=-inf"], "--lr must be a finite number >= 0; got -inf"),
+    (["--steps", "-5"], "--steps must be an integer >= 0; got -5"),
+])
+def test_numbers_that_would_train_to_nan_or_do_nothing_are_refused(argv, message):
+    with pytest.raises(ValueError, match=message):
+        overrides(parse(argv), Settings())

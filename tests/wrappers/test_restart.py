@@ -1,7 +1,9 @@
 """MineRLRestart: recreate Minecraft after crashes and time-outs, end the episode as truncated."""
 from __future__ import annotations
 
+import errno
 import socket
+import threading
 
 import numpy as np
 import pytest
@@ -95,8 +97,57 @@ def test_recoverable_errors():
     assert is_recoverable(ConnectionResetError())
     assert is_recoverable(EOFError())
     assert is_recoverable(type("MissionInitException", (Exception,), {})())
+    assert is_recoverable(ConnectionRefusedError()) and is_recoverable(BrokenPipeError())
+    assert is_recoverable(OSError(errno.ECONNRESET, "reset by peer"))
     assert not is_recoverable(ValueError())
     assert not is_recoverable(KeyError("ESC"))
+    # OSErrors that are this machine's problem, not a dead Minecraft
+    assert not is_recoverable(OSError(errno.ENOSPC, "No space left on device"))
+    assert not is_recoverable(FileNotFoundError("world.zip"))
+    assert not is_recoverable(PermissionError())
+
+
+def test_an_oserror_that_is_not_a_dead_minecraft_is_re_raised():
+    factory = DoubleFactory("MineRLBasaltFindCave-v0")
+    env = restarting(factory)
+    env.reset(seed=0)
+    factory.made[0].raise_at_step = (1, OSError(errno.ENOSPC, "No space left on device"))
+    with pytest.raises(OSError, match="No space left"):
+        env.step(NOOP)
+    assert len(factory.made) == 1 and env.restarts == 0
+
+
+def test_a_step_that_blocks_forever_is_restarted_after_the_timeout_and_truncated():
+    factory = DoubleFactory("MineRLBasaltFindCave-v0", block_at_steps=(2,))
+    env = restarting(factory, step_timeout=0.5)
+    env.reset(seed=0)
+    obs1, *_ = env.step(NOOP)
+    obs, reward, terminated, truncated, info = env.step(NOOP)  # the double hangs here
+    assert (reward, terminated, truncated) == (0.0, False, True)
+    assert info["minerl_restarts"] == 1 and "did not return within step_timeout=0.5 s" in info["minerl_restart_reason"]
+    np.testing.assert_array_equal(obs, obs1)  # the last observation
+    assert len(factory.made) == 2 and factory.made[0].closed  # the hung process was killed (closed)
+    _, info = env.reset(seed=1)
+    env.step(NOOP)
+    assert info["minerl_restarts"] == 1 and len(factory.made[1].actions) == 1
+    env.close()
+
+
+def test_a_reset_that_hangs_is_retried_on_a_fresh_process():
+    factory = DoubleFactory("MineRLBasaltFindCave-v0")
+    env = restarting(factory, step_timeout=0.5)
+    first = factory.made[0] if factory.made else None
+    env.unwrapped.minerl_env.env.reset = lambda: threading.Event().wait()  # hangs forever
+    _, info = env.reset(seed=0)
+    assert info["minerl_restarts"] == 1 and len(factory.made) == 2
+    assert first is None or first.closed
+    env.close()
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"), "5", True])
+def test_step_timeout_must_be_positive_seconds(timeout):
+    with pytest.raises(ValueError, match="step_timeout must be a finite number of seconds > 0"):
+        restarting(DoubleFactory("MineRLBasaltFindCave-v0"), step_timeout=timeout)
 
 
 def test_bad_arguments():

@@ -149,3 +149,16 @@ def test_works_with_the_registered_random_features_stand_in():
     assert r == pytest.approx(float(expected), abs=1e-5)
     with pytest.raises(ValueError, match="no text encoder"):
         VLMReward(MovingSquareEnv(), vlm, "walk fast clean", k=8)
+
+
+@pytest.mark.parametrize("text", ["\u200b", "\x00\x00", "\u200b\u200d\ufeff \x00", "\u0301\u0301", "\u2028\t"])
+def test_prompts_of_only_invisible_characters_are_empty(text):
+    with pytest.raises(ValueError, match="the text prompt is empty"):
+        check_text_prompt(text)
+    with pytest.raises(ValueError, match="the text prompt is empty"):
+        prompt_embedding(FakeVLM(), text)
+    from agents.genrl.vlm.base import check_prompts
+
+    with pytest.raises(ValueError, match="prompt 0 is empty"):
+        check_prompts([text])
+    assert check_text_prompt("walk\u200b fast") == "walk\u200b fast"  # a visible prompt is kept as written

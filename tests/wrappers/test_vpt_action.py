@@ -171,3 +171,13 @@ def test_gymnasium_env_checker_passes(env: VPTActionWrapper) -> None:
 
 def test_docstring_example() -> None:
     assert doctest.testmod(wrappers.vpt_action).failed == 0
+
+
+@pytest.mark.parametrize("action", [np.array([1 + 0j, 2]), [1 + 2j, 3]])
+def test_complex_actions_are_refused_not_truncated_to_their_real_part(env: VPTActionWrapper, action) -> None:
+    with pytest.raises(ValueError, match="got dtype complex128"):
+        env.action(action)
+    with pytest.raises(ValueError, match="camera' must be real numbers; got dtype complex128"):
+        env.reverse_action({"camera": np.array([0.5 + 1j, 0.0])})
+    with pytest.raises(ValueError, match="'forward' must be 0 or 1"):
+        env.reverse_action({"forward": 1 + 0j})

@@ -53,6 +53,8 @@ __all__ = [
     "BoundedAction",
     "FlatStateObservation",
     "PixelObservation",
+    "ResetAfterEpisodeEnd",
+    "MAX_SIZE",
     "DEFAULT_CAMERA",
     "FAST_RENDER_SETTINGS",
     "apply_render_quality",
@@ -71,6 +73,18 @@ OBS_TYPES = ("pixels", "state")
 
 
 # ----------------------------------------------------------------------------- wrappers
+
+
+#: Largest ``size`` of :func:`make` (a 2048 x 2048 RGB frame is 12 MiB; ``size=10**6`` would ask for TiB).
+MAX_SIZE = 2048
+
+
+def _all_real(array: np.ndarray) -> bool:
+    """An object array (e.g. ``np.asarray([1, 0.5])`` of Python numbers mixed with others) holds only
+    real numbers: no complex, bool, str or nested values."""
+    import numbers
+
+    return all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in array.ravel())
 
 
 def _is_positive_int(value: Any) -> bool:
@@ -157,6 +171,40 @@ class FlatStateObservation(gym.ObservationWrapper):
         )
 
 
+class ResetAfterEpisodeEnd(gym.Wrapper):
+    """Refuse ``step()`` before the first ``reset()`` and after an episode ended (``terminated`` or
+    ``truncated``) with gymnasium's ``ResetNeeded``, as its order enforcing does: dm_control would
+    otherwise silently start a new episode inside ``step()``.
+
+    Example::
+
+        >>> env = ResetAfterEpisodeEnd(gym.make("CartPole-v1"))
+        >>> env.step(0)
+        Traceback (most recent call last):
+        ...
+        gymnasium.error.ResetNeeded: call reset() before step(): no episode is running
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self._running = False
+        self._ended_by = "no episode is running"
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        out = self.env.reset(**kwargs)
+        self._running = True
+        return out
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        if not self._running:
+            raise gym.error.ResetNeeded(f"call reset() before step(): {self._ended_by}")
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if terminated or truncated:
+            self._running = False
+            self._ended_by = f"the episode ended ({'terminated' if terminated else 'truncated'})"
+        return obs, reward, terminated, truncated, info
+
+
 class BoundedAction(gym.ActionWrapper):
     """``Box(-1, 1, float32)`` actions, checked, then mapped linearly onto the env's bounds.
 
@@ -190,9 +238,16 @@ class BoundedAction(gym.ActionWrapper):
 
     def action(self, action: Any) -> np.ndarray:
         try:
-            array = np.asarray(action, dtype=np.float64)
+            raw = np.asarray(action)
         except (TypeError, ValueError) as error:
-            raise ValueError(f"action must be an array of numbers, got {action!r}") from error
+            raise ValueError(f"action must be an array of real numbers, got a {type(action).__name__}") from error
+        if raw.dtype.kind not in "iuf" and not (raw.dtype.kind == "O" and _all_real(raw)):
+            # complex values would lose their imaginary part, strings and booleans are not torques
+            raise ValueError(f"action must be an array of real numbers, got dtype {raw.dtype}")
+        try:
+            array = raw.astype(np.float64)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"action must be an array of real numbers, got dtype {raw.dtype}") from error
         shape = self.action_space.shape
         if array.shape != shape:
             raise ValueError(f"action must have shape {shape}, got shape {array.shape}: {action!r}")
@@ -305,8 +360,8 @@ def make(
         raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
     if render_quality not in RENDER_QUALITIES:
         raise ValueError(f"render_quality must be one of {RENDER_QUALITIES}, got {render_quality!r}")
-    if not _is_positive_int(size):
-        raise ValueError(f"size must be a positive integer, got {size!r}")
+    if not _is_positive_int(size) or size > MAX_SIZE:
+        raise ValueError(f"size must be an integer in [1, {MAX_SIZE}] (pixels per side), got {size!r}")
     if not _is_positive_int(action_repeat):
         raise ValueError(f"action_repeat must be an integer >= 1, got {action_repeat!r}")
 
@@ -334,6 +389,7 @@ def make(
     else:
         env = FlatStateObservation(env, keys=list(dm_env.observation_spec()))
     env = BoundedAction(env, out_of_range)
+    env = ResetAfterEpisodeEnd(env)
     # One agent step lasts action_repeat control steps (shimmy's own render_fps is per control
     # step and lives in a class-level dict shared by every shimmy env, so set ours here).
     env.metadata = {

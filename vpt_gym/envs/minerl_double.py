@@ -27,6 +27,7 @@ The double also records every action it received, so tests can check what reache
 from __future__ import annotations
 
 import socket
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -108,15 +109,25 @@ class MineRLDouble:
     :param fail_at_step: on this step (1-based, counted over the double's life), return MineRL's
         socket-failure tuple and die.
     :param crash_at_step: on this step, raise ``MinecraftCrashed`` (the process died mid-step) and die.
+    :param block_at_step: on this step, block (a hung Minecraft) until :meth:`close` (or ``release``)
+        is called, then raise ``ConnectionResetError`` as a killed process's socket does.
+    :param raise_at_step: ``(step, error)``: on this step, raise ``error`` (e.g. an ``OSError`` that is
+        not a dead Minecraft, such as a full disk).
     """
 
-    def __init__(self, env_id: str, fail_at_step: int | None = None, crash_at_step: int | None = None) -> None:
+    def __init__(self, env_id: str, fail_at_step: int | None = None, crash_at_step: int | None = None,
+                 block_at_step: int | None = None,
+                 raise_at_step: tuple[int, BaseException] | None = None) -> None:  # fmt: skip
         self.env_id = env_id
         self.basalt = "Basalt" in env_id
         self.action_space = action_space()
         self.observation_space = observation_space(self.basalt)
         self.fail_at_step = fail_at_step
         self.crash_at_step = crash_at_step
+        self.block_at_step = block_at_step
+        self.raise_at_step = raise_at_step
+        # only a blocking double holds an Event (one that does not stays deep-copyable, as gym specs need)
+        self.release = threading.Event() if block_at_step is not None else None
         self.actions: list[dict[str, Any]] = []
         self.total_steps = 0
         self.resets = 0
@@ -152,6 +163,13 @@ class MineRLDouble:
         if self.crash_at_step is not None and self.total_steps == self.crash_at_step:
             self.dead = True
             raise MinecraftCrashed("Minecraft process died")
+        if self.block_at_step is not None and self.total_steps == self.block_at_step:
+            assert self.release is not None
+            self.release.wait()  # hung until the process is killed
+            self.dead = True
+            raise ConnectionResetError("the Minecraft process was killed while it hung")
+        if self.raise_at_step is not None and self.total_steps == self.raise_at_step[0]:
+            raise self.raise_at_step[1]
         if self.fail_at_step is not None and self.total_steps == self.fail_at_step:
             self.dead = True
             self.done = True
@@ -173,6 +191,8 @@ class MineRLDouble:
 
     def close(self) -> None:
         self.closed = True
+        if self.release is not None:
+            self.release.set()
 
     # -- helpers ----------------------------------------------------------------------------------
     def _check_alive(self) -> None:
@@ -221,6 +241,7 @@ class DoubleFactory:
 
     :param fail_at_steps: per-instance ``fail_at_step`` values, in creation order.
     :param crash_at_steps: per-instance ``crash_at_step`` values, in creation order.
+    :param block_at_steps: per-instance ``block_at_step`` values, in creation order.
     """
 
     def __init__(
@@ -229,17 +250,20 @@ class DoubleFactory:
         max_episode_steps: int | None = None,
         fail_at_steps: tuple[int | None, ...] = (),
         crash_at_steps: tuple[int | None, ...] = (),
+        block_at_steps: tuple[int | None, ...] = (),
     ) -> None:
         self.env_id = env_id
         self.max_episode_steps = max_episode_steps
         self.fail_at_steps = fail_at_steps
         self.crash_at_steps = crash_at_steps
+        self.block_at_steps = block_at_steps
         self.made: list[MineRLDouble] = []
 
     def __call__(self) -> OldGymTimeLimit:
         i = len(self.made)
         fail = self.fail_at_steps[i] if i < len(self.fail_at_steps) else None
         crash = self.crash_at_steps[i] if i < len(self.crash_at_steps) else None
-        env = MineRLDouble(self.env_id, fail_at_step=fail, crash_at_step=crash)
+        block = self.block_at_steps[i] if i < len(self.block_at_steps) else None
+        env = MineRLDouble(self.env_id, fail_at_step=fail, crash_at_step=crash, block_at_step=block)
         self.made.append(env)
         return OldGymTimeLimit(env, self.max_episode_steps)

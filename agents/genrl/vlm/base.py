@@ -31,6 +31,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vpt_gym.prompt_text import has_visible_text
+
 
 class NoTextTowerError(RuntimeError):
     """The backend has no text encoder, so text prompts cannot be embedded."""
@@ -168,8 +170,8 @@ def check_prompts(prompts: str | Sequence[str], max_chars: int = 2000) -> list[s
     for i, t in enumerate(texts):
         if not isinstance(t, str):
             raise TypeError(f"prompt {i} must be a str, got {type(t).__name__}")
-        if not t.strip():
-            raise ValueError(f"prompt {i} is empty")
+        if not has_visible_text(t):
+            raise ValueError(f"prompt {i} is empty (only whitespace, zero-width or control characters)")
         if len(t) > max_chars:
             raise ValueError(f"prompt {i} has {len(t)} characters; at most {max_chars} are accepted")
     return texts

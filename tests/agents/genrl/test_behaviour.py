@@ -1,5 +1,7 @@
 """GenRL's imag actor-critic (spec 5): lambda-returns, percentile normalisation, slow critic, gradient flow,
 data-free and offline start states, resumable checkpoints, real-env evaluation and input validation."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -157,6 +159,59 @@ def test_learn_resume_equals_uninterrupted_and_checkpoint_is_safe(model, tmp_pat
     bad.write_bytes(b"\x00" * 64)
     with pytest.raises(CheckpointError):
         load_behaviour(bad)
+
+
+def test_offline_resume_after_two_kills_is_bit_identical(model, tmp_path):
+    """The sampler's RNG is saved and restored (not reseeded): stopping twice changes nothing, bit for bit;
+    the metrics log has each step once, with a torn line (a kill mid-write) dropped."""
+    store = EpisodeStore(tmp_path / "data")
+    collect(MovingSquareEnv(episode_steps=12), None, 2, store, seed=0, progress=False)
+    cfg = BehaviourConfig.small(**TINY)
+    kw = dict(data=store, config=cfg, progress=False, log_every=1, checkpoint_every=1)
+    straight = learn_behaviour(model, prompt(), steps=6, run_dir=tmp_path / "a", **kw)
+    learn_behaviour(model, prompt(), steps=2, run_dir=tmp_path / "b", **kw)
+    log = tmp_path / "b" / "metrics.jsonl"
+    log.write_text(log.read_text() + '{"step": 3, "actor_lo')  # killed while writing step 3's line
+    torch.manual_seed(999)  # the caller's RNG between the runs must not matter
+    learn_behaviour(model, prompt(), steps=4, run_dir=tmp_path / "b", **kw)
+    resumed = learn_behaviour(model, prompt(), steps=6, run_dir=tmp_path / "b", **kw)
+    for (name, a), b in zip(straight.actor_critic.state_dict().items(), resumed.actor_critic.state_dict().values()):
+        assert torch.equal(a, b), name
+    steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    want = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    got = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [w["actor_loss"] for w in want] == [g["actor_loss"] for g in got]
+    with pytest.raises(ValueError, match="cannot resume with different settings \\(seed: 0 -> 1\\)"):
+        learn_behaviour(model, prompt(), steps=7, run_dir=tmp_path / "b", seed=1, **kw)
+    with pytest.raises(ValueError, match="mode: 'offline' -> 'data-free'"):
+        learn_behaviour(model, prompt(), steps=7, run_dir=tmp_path / "b", config=cfg, progress=False)
+
+
+def test_load_behaviour_leaves_the_callers_rng_alone(model, tmp_path):
+    cfg = BehaviourConfig.small(**TINY)
+    learn_behaviour(model, prompt(), steps=1, config=cfg, run_dir=tmp_path, progress=False)
+    torch.manual_seed(7)
+    expected = torch.rand(4)
+    torch.manual_seed(7)
+    load_behaviour(tmp_path / "behaviour.safetensors")
+    assert torch.equal(torch.rand(4), expected)
+
+
+def test_behaviour_with_adam_moments_of_the_wrong_shape_fails_at_load(model, tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    learn_behaviour(model, prompt(), steps=1, config=BehaviourConfig.small(**TINY), run_dir=tmp_path, progress=False)
+    path = tmp_path / "behaviour.safetensors"
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata()
+    tensors = load_file(str(path))
+    key = next(k for k in tensors if k.startswith("actor_opt/") and k.endswith("exp_avg") and tensors[k].dim() > 1)
+    tensors[key] = tensors[key].flatten()[:-1].clone()
+    save_file(tensors, str(path), metadata=metadata)
+    with pytest.raises(CheckpointError, match=f"{key}' has shape"):
+        load_behaviour(path)
 
 
 def test_offline_mode_and_evaluation(model, tmp_path):

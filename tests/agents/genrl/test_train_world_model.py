@@ -48,6 +48,44 @@ def test_resume_continues_identically(data_dir, tmp_path):
     assert not list(resumed.glob("*.tmp"))
 
 
+def test_resume_refuses_changed_settings_and_repairs_the_metrics_log(data_dir, tmp_path):
+    run = tmp_path / "run"
+    train(_args(data_dir, run, steps=2))
+    for changed, detail in ((dict(batch_size=3), "batch_size: 2 -> 3"), (dict(batch_length=16), "batch_length: 8 -> 16"),
+                            (dict(seed=2), "seed: 1 -> 2")):
+        with pytest.raises(ValueError, match=f"cannot resume with different settings \\({detail}\\)"):
+            train(_args(data_dir, run, steps=4, **changed))
+    # a kill after logging steps 3 and part of 4 but before the step-4 checkpoint: the resumed run
+    # drops them and logs each step once
+    log = run / "metrics.jsonl"
+    log.write_text(log.read_text() + '{"step": 3, "loss": 1.0}\n{"step": 4, "lo')
+    train(_args(data_dir, run, steps=4))
+    straight = tmp_path / "straight"
+    train(_args(data_dir, straight, steps=4))
+    got = [json.loads(x) for x in log.read_text().splitlines()]
+    want = [json.loads(x) for x in (straight / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in got] == [1, 2, 3, 4]
+    assert [x["loss"] for x in got] == [x["loss"] for x in want]
+    # a fresh run (--no-resume) starts the log over
+    train(_args(data_dir, run, steps=1, resume=False))
+    assert [json.loads(x)["step"] for x in log.read_text().splitlines()] == [1]
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--steps", "-5", "steps must be an integer >= 1; got -5"),
+    ("--batch-size", "0", "batch_size must be an integer >= 1; got 0"),
+    ("--batch-length", "1", "batch_length must be an integer >= 2; got 1"),
+    ("--checkpoint-every", "0", "checkpoint_every must be an integer >= 1"),
+    ("--seed", "-1", "seed must be an integer >= 0"),
+])
+def test_bad_numbers_are_command_line_errors(flag, value, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--data-dir", "d", flag, value])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    with pytest.raises(ValueError, match=message.split(";")[0]):
+        Args(data_dir="d", **{flag[2:].replace("-", "_"): int(value)})
+
+
 def test_checkpoint_rejects_corrupt_and_foreign_files(tmp_path):
     wm = WorldModel(WorldModelConfig.small(action_dim=2))
     path = save_checkpoint(tmp_path / "ck.safetensors", TrainingState(wm, make_optimizer(wm)))

@@ -92,7 +92,13 @@ def test_label_reports_a_bad_video_and_fails_without_stopping(tmp_path: Path, ca
     "argv, message",
     [
         (["bc", "train", "d", "o", "--policy", "tiny", "--init-from", "x"], "not allowed with argument"),
-        (["idm", "train", "d", "o", "--window", "0"], "must be a positive integer"),
+        (["idm", "train", "d", "o", "--window", "0"], "must be an integer >= 1; got '0'"),
+        (["idm", "train", "d", "o", "--max-grad-norm", "nan"], "argument --max-grad-norm: must be a finite number > 0; got 'nan'"),
+        (["bc", "train", "d", "o", "--lr", "inf"], "argument --lr: must be a finite number >= 0"),
+        (["bc", "train", "d", "o", "--weight-decay", "-1"], "argument --weight-decay: must be a finite number >= 0"),
+        (["idm", "train", "d", "o", "--val-fraction", "1"], "must be a finite number >= 0 and < 1"),
+        (["idm", "train", "d", "o", "--seed", "-3"], "argument --seed: must be an integer >= 0"),
+        (["idm", "train", "d", "o", "--checkpoint-every", "1.5"], "argument --checkpoint-every: must be an integer"),
         (["idm", "train", "d", "o", "--log-formats", "stdout,xml"], "unknown log format"),
         (["idm", "label", "videos"], "--idm"),
         (["bc"], "required"),
@@ -103,6 +109,31 @@ def test_bad_arguments_are_rejected_by_the_parser(argv: list[str], message: str,
         _parser().parse_args(argv)
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_label_on_a_directory_without_videos_is_an_error(tmp_path: Path) -> None:
+    from agents.vpt.io import save_pretrained
+
+    save_pretrained(IDMNetwork("tiny"), tmp_path / "idm")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no .mp4 videos under '.*empty': nothing to label"):
+        _main(["idm", "label", str(tmp_path / "empty"), "--idm", str(tmp_path / "idm"), "--no-progress"])
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("max_grad_norm", float("nan"), "max_grad_norm must be a finite number > 0; got nan"),
+    ("lr", -1e-3, "lr must be a finite number >= 0; got -0.001"),
+    ("batch_size", 0, "batch_size must be an integer >= 1; got 0"),
+    ("max_steps", -5, "max_steps must be an integer >= 1; got -5"),
+    ("keep_checkpoints", True, "keep_checkpoints must be an integer >= 1; got True"),
+])
+def test_training_configs_refuse_bad_numbers(field: str, value: object, message: str) -> None:
+    from agents.vpt.bc import BCConfig
+    from agents.vpt.idm_training import IDMTrainingConfig
+
+    for config in (IDMTrainingConfig, BCConfig):
+        with pytest.raises(ValueError, match=message.replace("(", "\\(")):
+            config(data="d", out_dir="o", **{field: value})
 
 
 def test_defaults_match_the_reference_hyper_parameters() -> None:

@@ -187,7 +187,7 @@ def test_nan_and_bad_actions_raise():
         env.step(np.array([0, 0, np.inf, 0, 0, 0], np.float32))
     with pytest.raises(ValueError, match=r"shape \(6,\)"):
         env.step(np.zeros(5, np.float32))
-    with pytest.raises(ValueError, match="array of numbers"):
+    with pytest.raises(ValueError, match="array of real numbers"):
         env.step(["a"] * 6)
 
 
@@ -336,3 +336,56 @@ def test_sb3_ppo_cnn_policy_smoke():
     assert changed
     action, _ = model.predict(venv.reset(), deterministic=True)
     assert action.shape == (1, 6) and np.all(np.abs(action) <= 1)
+
+
+# ----------------------------------------------------------------------------- step() validation (issue 16)
+
+
+@pytest.mark.parametrize("action", [np.array([0.5 + 1j]), [0.1j], np.array([True]), np.array(["0.5"]), [[0.5]]])
+def test_actions_that_are_not_real_arrays_of_the_right_shape_are_refused(action):
+    import gymnasium as gym
+
+    from vpt_gym.envs.dmc import BoundedAction
+
+    env = BoundedAction(gym.make("Pendulum-v1"))
+    with pytest.raises(ValueError, match="real numbers|shape"):
+        env.action(action)
+    assert env.action([np.float32(0.5)]).tolist() == [1.0]  # real numbers of any width still work
+    assert env.action(np.array([1], np.int64)).tolist() == [2.0]
+
+
+@pytest.mark.parametrize("size", [0, 10**6, 2049, 64.0, True])
+def test_size_is_bounded_before_anything_is_allocated(size):
+    from vpt_gym.envs.dmc import make
+
+    with pytest.raises(ValueError, match=r"size must be an integer in \[1, 2048\]"):
+        make("cartpole", "balance", size=size)
+
+
+def test_stepping_after_the_episode_ended_raises_instead_of_starting_a_new_one():
+    import gymnasium as gym
+
+    from vpt_gym.envs.dmc import ResetAfterEpisodeEnd, make
+
+    env = make("cartpole", "balance", obs_type="state", action_repeat=8, seed=0)
+    with pytest.raises(gym.error.ResetNeeded, match="call reset"):
+        env.step(np.zeros(1, np.float32))
+    env.reset(seed=0)
+    truncated, steps = False, 0
+    while not truncated:
+        _, _, terminated, truncated, _ = env.step(np.zeros(1, np.float32))
+        steps += 1
+        assert not terminated
+    assert steps == 125  # 1000 control steps / 8
+    with pytest.raises(gym.error.ResetNeeded, match=r"the episode ended \(truncated\)"):
+        env.step(np.zeros(1, np.float32))
+    env.reset(seed=1)
+    env.step(np.zeros(1, np.float32))  # a new episode runs again
+    assert isinstance(env, ResetAfterEpisodeEnd) or any(
+        isinstance(w, ResetAfterEpisodeEnd) for w in _wrappers(env))
+
+
+def _wrappers(env):
+    while hasattr(env, "env"):
+        yield env
+        env = env.env
