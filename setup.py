@@ -13,9 +13,11 @@ EXTRAS = {
     "crafter": ["crafter==1.8.3", "opensimplex==0.3"],
     # real vision-language models (CLIP, SigLIP, X-CLIP) for GenRL prompts; weights from a local folder or the HF cache
     "vlm": ["transformers>=5.0,<6"],
-    # the benchmark report: plots and videos
-    "bench": ["matplotlib>=3.7", "imageio>=2.30"],
-    "dev": ["pytest>=8", "hypothesis>=6.100", "imageio>=2.30", "tensorboard>=2.14"],
+    # the benchmark report: plots and videos (moviepy: gymnasium.wrappers.RecordVideo)
+    "bench": ["matplotlib>=3.7", "imageio>=2.30", "moviepy>=2.1,<3"],
+    # render_mode="human": a window drawn by gymnasium's HumanRendering (needs a display)
+    "human": ["pygame-ce>=2.1.3"],
+    "dev": ["pytest>=8", "hypothesis>=6.100", "imageio>=2.30", "tensorboard>=2.14", "pygame-ce>=2.1.3"],
 }
 
 setup(
