@@ -34,8 +34,8 @@ class EpisodeLimitSpec(gym.Wrapper):
 
     Example::
 
-        >>> env = gym.wrappers.TimeLimit(gym.make("CartPole-v1").unwrapped, 50)
-        >>> EpisodeLimitSpec(env, 50).max_episode_steps
+        >>> env = gym.make("CartPole-v1", max_episode_steps=50)  # truncates after 50 steps
+        >>> EpisodeLimitSpec(env.env, 50).spec.max_episode_steps  # env.env: without the TimeLimit
         50
 
     :param env: an env that truncates its episodes itself.

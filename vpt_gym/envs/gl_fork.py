@@ -30,8 +30,8 @@ Example::
     >>> import multiprocessing
     >>> from vpt_gym.envs import gl_fork
     >>> gl_fork.before_render()  # what the first frame of a vpt-gym env does
-    >>> multiprocessing.get_start_method() in ("forkserver", "spawn", "fork")
-    True
+    >>> multiprocessing.get_start_method()  # none had been chosen in this process
+    'forkserver'
 """
 from __future__ import annotations
 
