@@ -17,14 +17,16 @@ EXTRAS = {
     # the Hugging Face Hub: from_pretrained("owner/name"), push_to_hub, GenRL's released models, VLM downloads
     # (0.34: the `hf` command line the error messages name)
     "hub": ["huggingface_hub>=0.34"],
-    # the benchmark report: plots and videos
-    "bench": ["matplotlib>=3.7", "imageio>=2.30"],
+    # the benchmark report: plots and videos (moviepy: gymnasium.wrappers.RecordVideo)
+    "bench": ["matplotlib>=3.7", "imageio>=2.30", "moviepy>=2.1,<3"],
+    # render_mode="human": a window drawn by gymnasium's HumanRendering (needs a display)
+    "human": ["pygame-ce>=2.1.3"],
     # Minari datasets (Farama's offline-RL format) of episode stores and contractor data; HDF5 storage
     "minari": ["minari[hdf5]>=0.5.4,<0.6"],
     # ray: the Ray labelling tests run on a local Ray instance (ray 2.60 wheel 79 MB, 240 MB installed);
-    # minari: 0.6 MB + h5py 11 MB, for the Minari export tests
+    # minari: 0.6 MB + h5py 11 MB, for the Minari export tests; pygame-ce: the render_mode="human" test
     "dev": ["pytest>=8", "hypothesis>=6.100", "imageio>=2.30", "tensorboard>=2.14", "ray>=2.9",
-            "minari[hdf5]>=0.5.4,<0.6", "huggingface_hub>=0.34"],
+            "minari[hdf5]>=0.5.4,<0.6", "huggingface_hub>=0.34", "pygame-ce>=2.1.3"],
 }
 
 setup(

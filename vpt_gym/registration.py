@@ -28,7 +28,8 @@ class EnvEntry:
     :param name: the id without namespace, e.g. ``"MineRLBasaltFindCave-v0"``.
     :param entry_point: ``"module:callable"`` that builds the env.
     :param kwargs: keyword arguments passed to the entry point.
-    :param max_episode_steps: gymnasium ``TimeLimit``; ``None`` for no limit.
+    :param max_episode_steps: gymnasium ``TimeLimit``; ``None`` where the env has no limit or
+        enforces (and reports, in ``env.spec.max_episode_steps``) its own.
     :param family: which group of envs this belongs to (``minerl``, ``dmc``, ...).
     """
 
@@ -73,7 +74,9 @@ def _dmc_entries() -> list[EnvEntry]:
 
     dm_control domains use ``vpt_gym.envs.dmc:make``, which ends episodes itself (truncated after
     1000 control steps = 500 agent steps), hence no ``TimeLimit``; kitchen uses
-    ``vpt_gym.envs.kitchen:make``.
+    ``vpt_gym.envs.kitchen:make`` (280 env steps = 140 agent steps). Both report their limit, in
+    agent steps for the ``action_repeat`` given, as ``env.spec.max_episode_steps``
+    (``vpt_gym.envs.episode_limit``).
     """
     from vpt_gym.tasks import TASKS
 
@@ -99,11 +102,11 @@ def _dmc_entries() -> list[EnvEntry]:
 def _crafter_entries() -> list[EnvEntry]:
     """Crafter (``vpt_gym.envs.crafter``): with crafter's reward, and reward-free (reward 0.0, crafter's
     reward in ``info["task_reward"]``). The env truncates episodes itself (``length``, 10000 steps),
-    hence no ``TimeLimit``."""
+    hence no ``TimeLimit``; ``env.spec.max_episode_steps`` is ``length``."""
     return [
         EnvEntry(
             name=name,
-            entry_point="vpt_gym.envs.crafter:make",
+            entry_point="vpt_gym.envs.crafter:registry_entry_point",
             kwargs={"reward": reward},
             max_episode_steps=None,
             family="crafter",
@@ -132,9 +135,8 @@ def register_all() -> None:
             entry_point=entry.entry_point,
             kwargs=dict(entry.kwargs),
             max_episode_steps=entry.max_episode_steps,
-            # MineRL and dm_control checks are done by our own wrappers; the passive checker would
-            # only repeat them on every step.
-            disable_env_checker=True,
+            # gymnasium's passive env checker stays on: it checks the spaces when the env is made,
+            # and the first reset, step and render (not every step), so it costs nothing later.
         )
 
 

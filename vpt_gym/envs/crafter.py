@@ -4,7 +4,8 @@
 ``step(a) -> (obs, reward, done, info)``, with one ``done`` for both death and the time limit, and a
 seed fixed at construction. :class:`CrafterEnv` adapts it:
 
-* **observations**: ``(size, size, 3)`` uint8 RGB (64x64 by default, the paper's setting);
+* **observations**: ``(size, size, 3)`` uint8 RGB (64x64 by default, the paper's setting), a new
+  C-contiguous array every step (crafter's own frame is a transposed view);
 * **actions**: ``Discrete(17)`` in crafter's order (:data:`ACTION_NAMES`). An out-of-range index, a
   float (NaN included), a bool, a string or an array that is not a single integer raise
   ``ValueError`` naming the value and ``Discrete(17)``; nothing is clipped or rounded;
@@ -32,6 +33,9 @@ seed fixed at construction. :class:`CrafterEnv` adapts it:
   0.0 and the task reward stays in ``info["task_reward"]``.
 
 ``render_mode="rgb_array"``: :meth:`CrafterEnv.render` returns the current frame (the observation).
+``gym.make("vpt_gym/Crafter-v1", render_mode="human")`` shows the frames in a window where a display
+exists (:mod:`vpt_gym.envs.render_modes`), and ``env.spec.max_episode_steps`` is ``length``
+(:func:`registry_entry_point`).
 The underlying simulator is :attr:`CrafterEnv.crafter` (its ``_world`` and ``_player`` are what a
 scripted demonstrator reads, see ``agents.crafter_demonstrator``).
 
@@ -58,7 +62,15 @@ from gymnasium import spaces
 
 from vpt_gym.optional import import_optional
 
-__all__ = ["ACHIEVEMENTS", "ACTION_NAMES", "CrafterEnv", "INSTALL_HINT", "make", "validate_action"]
+__all__ = [
+    "ACHIEVEMENTS",
+    "ACTION_NAMES",
+    "CrafterEnv",
+    "INSTALL_HINT",
+    "make",
+    "registry_entry_point",
+    "validate_action",
+]
 
 INSTALL_HINT = 'pip install -e ".[crafter]"  (in the vpt-gym checkout; crafter 1.8.3 with opensimplex==0.3)'
 
@@ -215,7 +227,11 @@ class CrafterEnv(gym.Env[np.ndarray, np.int64]):
         if isinstance(length, bool) or not isinstance(length, numbers.Integral) or length < 1:
             raise ValueError(f"length must be a positive integer (steps), got {length!r}")
         if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+            raise ValueError(
+                f"CrafterEnv's render_mode must be None or 'rgb_array', got {render_mode!r}"
+                + (" (for a window use gym.make('vpt_gym/Crafter-v1', render_mode='human'))"
+                   if render_mode == "human" else "")
+            )
         crafter = _import_crafter()
         self.reward_enabled = bool(reward)
         self.size = int(size)
@@ -261,7 +277,7 @@ class CrafterEnv(gym.Env[np.ndarray, np.int64]):
             self.crafter._seed = self._crafter_seed
             self.crafter._episode = 0
         obs = self.crafter.reset()
-        self._frame = np.asarray(obs, dtype=np.uint8)
+        self._frame = np.array(obs, dtype=np.uint8, order="C", copy=True)
         self._done = False
         player = self.crafter._player
         info = {
@@ -282,7 +298,7 @@ class CrafterEnv(gym.Env[np.ndarray, np.int64]):
             raise RuntimeError("step() called on a finished (or never started) episode: call reset() first")
         before = set(self.crafter._unlocked)
         obs, task_reward, _, info = self.crafter.step(index)
-        self._frame = np.asarray(obs, dtype=np.uint8)
+        self._frame = np.array(obs, dtype=np.uint8, order="C", copy=True)
         terminated = bool(info["discount"] == 0.0)
         truncated = (not terminated) and self.crafter._step >= self.length
         info["player_pos"] = np.array(info["player_pos"])  # crafter returns the player's own array
@@ -328,3 +344,18 @@ def make(
     return CrafterEnv(
         reward=reward, size=size, length=length, render_mode=render_mode, area=area, view=view
     )
+
+
+def registry_entry_point(*, render_mode: str | None = None, **kwargs: Any) -> gym.Env:
+    """What ``gym.make("vpt_gym/Crafter-v1")`` builds: :func:`make` with the episode limit (``length``)
+    in ``spec.max_episode_steps`` and ``render_mode="human"`` (a window, where a display exists).
+
+    :param render_mode: ``None``, ``"rgb_array"`` or ``"human"``.
+    :param kwargs: the other arguments of :func:`make`.
+    """
+    from vpt_gym.envs.episode_limit import EpisodeLimitSpec
+    from vpt_gym.envs.render_modes import check_render_mode, frame_render_mode, show_in_window
+
+    check_render_mode(render_mode)
+    env = make(render_mode=frame_render_mode(render_mode), **kwargs)
+    return EpisodeLimitSpec(show_in_window(env, render_mode), env.length)

@@ -7,7 +7,8 @@ top of shimmy's dm_control adapter (which converts ``dm_env`` time steps and han
 ``reset(seed=...)``), with small wrappers for the rest:
 
 * :class:`ActionRepeat` repeats each action and sums the rewards;
-* :class:`PixelObservation` replaces the observation by a ``size x size`` RGB frame (uint8, HWC);
+* :class:`PixelObservation` replaces the observation by a ``size x size`` RGB frame (uint8, HWC,
+  a new C-contiguous array every step);
 * :class:`FlatStateObservation` (``obs_type="state"``) concatenates the state dict into one
   float32 vector (the walker's 0-d ``height`` becomes one entry), which SB3 accepts;
 * :class:`BoundedAction` exposes ``Box(-1, 1, float32)`` actions and checks them.
@@ -19,6 +20,13 @@ instead.
 
 The episode ends with ``truncated=True, terminated=False`` after 1000 control steps (the
 dm_control time limit; 500 agent steps at the default repeat): do not add a ``TimeLimit``.
+``env.spec.max_episode_steps`` (through ``gym.make``) gives that limit in agent steps
+(:class:`~vpt_gym.envs.episode_limit.EpisodeLimitSpec`).
+
+``render_mode``: ``None``, ``"rgb_array"``, or ``"human"`` (a window, where a display exists; see
+:mod:`vpt_gym.envs.render_modes`). Rendering goes through
+:class:`~vpt_gym.envs.gl_fork.GLForkGuard`, which keeps ``AsyncVectorEnv`` workers from hanging
+after the parent process has rendered.
 
 ``render_quality="fast"`` sets the model's ``vis.quality.offsamples = 0`` (no multisampling) and
 ``shadowsize = 512`` (default 4096) before the first render: pixels change by about 1/255 on
@@ -39,6 +47,7 @@ Example::
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from typing import Any, Literal, Sequence, SupportsFloat
 
@@ -47,6 +56,10 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco / dm_control are impo
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 from gymnasium import spaces  # noqa: E402
+
+from vpt_gym.envs.episode_limit import EpisodeLimitSpec  # noqa: E402
+from vpt_gym.envs.gl_fork import GLForkGuard  # noqa: E402
+from vpt_gym.envs.render_modes import check_render_mode, show_in_window  # noqa: E402
 
 __all__ = [
     "ActionRepeat",
@@ -139,7 +152,9 @@ class PixelObservation(gym.ObservationWrapper):
         self.observation_space = spaces.Box(0, 255, (size, size, 3), np.uint8)
 
     def observation(self, observation: Any) -> np.ndarray:
-        return np.asarray(self.env.render(), dtype=np.uint8)
+        # A new C-contiguous array for every observation: renderers hand out vertically flipped
+        # views (negative strides, which torch and SB3 reject) or reuse their frame buffer.
+        return np.array(self.env.render(), dtype=np.uint8, order="C", copy=True)
 
 
 class FlatStateObservation(gym.ObservationWrapper):
@@ -330,7 +345,7 @@ def make(
     action_repeat: int = 2,
     camera_id: int | None = None,
     obs_type: Literal["pixels", "state"] = "pixels",
-    render_mode: Literal["rgb_array"] | None = None,
+    render_mode: Literal["rgb_array", "human"] | None = None,
     render_quality: Literal["default", "fast"] = "default",
     seed: int | None = None,
     out_of_range: Literal["clip", "raise"] = "clip",
@@ -345,19 +360,20 @@ def make(
     :param camera_id: camera for pixels; ``None`` picks the domain's GenRL camera
         (quadruped 2, others 0).
     :param obs_type: ``"pixels"`` (``(size, size, 3)`` uint8) or ``"state"`` (flat float32).
-    :param render_mode: ``None`` or ``"rgb_array"``. Pixel envs always render (``render_mode``
-        is ``"rgb_array"``); state envs render only when asked.
+    :param render_mode: ``None``, ``"rgb_array"`` or ``"human"`` (a window; needs a display and
+        the ``human`` extra). Pixel envs always render (``render_mode`` is ``"rgb_array"`` unless
+        ``"human"`` is asked for); state envs render only when asked.
     :param render_quality: ``"default"`` (the model's own settings, as GenRL) or ``"fast"``
         (no multisampling, 512 shadow map: ~3x faster on the CPU, pixels differ by ~1/255).
     :param seed: seed of the task's random state for the first episode (``reset(seed=...)``
         reseeds it as usual).
     :param out_of_range: ``"clip"`` (default, GenRL) or ``"raise"`` for actions outside [-1, 1].
-    :return: the env; episodes end with ``truncated=True`` after 1000 control steps.
+    :return: the env; episodes end with ``truncated=True`` after 1000 control steps
+        (``spec.max_episode_steps``, through ``gym.make``: that many agent steps).
     """
     if obs_type not in OBS_TYPES:
         raise ValueError(f"obs_type must be one of {OBS_TYPES}, got {obs_type!r}")
-    if render_mode not in (None, "rgb_array"):
-        raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+    check_render_mode(render_mode)
     if render_quality not in RENDER_QUALITIES:
         raise ValueError(f"render_quality must be one of {RENDER_QUALITIES}, got {render_quality!r}")
     if not _is_positive_int(size) or size > MAX_SIZE:
@@ -377,12 +393,14 @@ def make(
         )
     apply_render_quality(physics, render_quality)
 
-    renders = obs_type == "pixels" or render_mode == "rgb_array"
+    renders = obs_type == "pixels" or render_mode is not None
     env: gym.Env = DmControlCompatibilityV0(
         dm_env,
         render_mode="rgb_array" if renders else None,
         render_kwargs={"width": int(size), "height": int(size), "camera_id": int(camera)},
     )
+    if renders:
+        env = GLForkGuard(env)
     env = ActionRepeat(env, action_repeat)
     if obs_type == "pixels":
         env = PixelObservation(env, int(size))
@@ -396,4 +414,11 @@ def make(
         "render_modes": ["rgb_array"],
         "render_fps": 1.0 / (dm_env.control_timestep() * action_repeat),
     }
+    env = show_in_window(env, render_mode)
+    # dm_control truncates at the first control step whose count reaches its (float) step limit,
+    # 1000 for every task here; ActionRepeat stops early at the end, so the last agent step may be
+    # shorter: ceil(control steps / action_repeat) agent steps.
+    step_limit = dm_env._step_limit  # dm_control has no public accessor for it
+    if math.isfinite(step_limit):
+        env = EpisodeLimitSpec(env, math.ceil(math.ceil(step_limit) / action_repeat))
     return env

@@ -13,8 +13,9 @@ evaluation conventions:
   episode terminates there, so the return is 0 or 1 (GenRL's ``eval_mode``: reward clipped to 1,
   episode ends at the first success). ``info["success"]`` says whether the episode has succeeded;
 * 280 env steps per episode, i.e. 140 agent steps at the default action repeat of 2
-  (``truncated=True``); do not add a ``TimeLimit``;
-* ``(size, size, 3)`` uint8 RGB pixels from GenRL's camera (distance 2.2, look-at (-0.2, 0.5, 2.0),
+  (``truncated=True``; ``env.spec.max_episode_steps`` through ``gym.make``); do not add a
+  ``TimeLimit``;
+* ``(size, size, 3)`` uint8 RGB pixels (a new C-contiguous array every step) from GenRL's camera (distance 2.2, look-at (-0.2, 0.5, 2.0),
   azimuth 70, elevation -35), or ``obs_type="state"``: the 59-d robot + object state as float32;
 * ``Box(-1, 1, float32)`` actions: NaN/inf or a wrong shape raise ``ValueError``; out-of-range
   entries are clipped (GenRL) unless ``out_of_range="raise"`` (the rule of
@@ -44,6 +45,12 @@ visibly, by ~18/255 on average from the default-quality frames. These pixels are
 (its renderer and model files differ, see above); pass ``render_quality="default"`` for the
 model's own look.
 
+**A plain env, not a goal env.** gymnasium-robotics' ``KitchenEnv`` is a ``GoalEnv``: its
+``compute_reward`` is gymnasium-robotics' task reward, not ours, and SB3's ``check_env`` takes any
+env whose ``unwrapped`` has ``compute_reward`` for a goal env with ``Dict`` observations (and rejects
+our ``Box`` ones). :class:`KitchenScene` holds the ``KitchenEnv`` instead of being one, so
+``env.unwrapped`` is a plain ``gymnasium.Env`` (with ``model``, ``data`` and ``robot_env``).
+
 **Several renderers in one process.** gymnasium's MuJoCo renderer does not make its OpenGL context
 current per frame, nor free its GPU objects in its own context; :class:`OwnGLContext` (applied by
 :func:`make`) does both, so kitchen envs can live beside each other and the dm_control envs. Close
@@ -64,6 +71,7 @@ Example::
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from dataclasses import dataclass
 from typing import Any, Literal, SupportsFloat
@@ -75,12 +83,16 @@ import numpy as np  # noqa: E402
 from gymnasium import spaces  # noqa: E402
 
 from vpt_gym.envs.dmc import ActionRepeat, BoundedAction, PixelObservation  # noqa: E402
+from vpt_gym.envs.episode_limit import EpisodeLimitSpec  # noqa: E402
+from vpt_gym.envs.gl_fork import GLForkGuard  # noqa: E402
+from vpt_gym.envs.render_modes import check_render_mode, frame_render_mode, show_in_window  # noqa: E402
 
 __all__ = [
     "FAST_RENDER_SETTINGS",
     "GENRL_CAMERA",
     "INSTALL_HINT",
     "KITCHEN_TASKS",
+    "KitchenScene",
     "KitchenStateObservation",
     "KitchenSuccess",
     "KitchenTask",
@@ -208,6 +220,65 @@ def apply_mujoco_enum_fix() -> bool:
 
 
 # ----------------------------------------------------------------------------- wrappers
+
+
+class KitchenScene(gym.Env):
+    """gymnasium-robotics' ``KitchenEnv`` as a plain env: the same scene, spaces and steps, without
+    its goal-env interface (``compute_reward``, see the module docstring).
+
+    ``reset``, ``step``, ``render`` and ``close`` are the ``KitchenEnv``'s; its reward is passed on
+    (:class:`KitchenSuccess` replaces it with GenRL's). ``model``, ``data`` and ``robot_env`` are
+    the ``KitchenEnv``'s, which the other kitchen wrappers read.
+
+    Example::
+
+        >>> from gymnasium_robotics.envs.franka_kitchen import KitchenEnv
+        >>> _ = apply_mujoco_enum_fix()
+        >>> env = KitchenScene(KitchenEnv(tasks_to_complete=["microwave"]))
+        >>> hasattr(env.unwrapped, "compute_reward")
+        False
+        >>> sorted(env.observation_space.spaces)
+        ['achieved_goal', 'desired_goal', 'observation']
+
+    :param kitchen: a gymnasium-robotics ``KitchenEnv``.
+    """
+
+    def __init__(self, kitchen: gym.Env) -> None:
+        self.kitchen = kitchen
+        self.observation_space = kitchen.observation_space
+        self.action_space = kitchen.action_space
+        self.metadata = kitchen.metadata
+        self.render_mode = kitchen.render_mode
+
+    @property
+    def model(self) -> Any:
+        """The kitchen's ``mujoco.MjModel``."""
+        return self.kitchen.model
+
+    @property
+    def data(self) -> Any:
+        """The kitchen's ``mujoco.MjData``."""
+        return self.kitchen.data
+
+    @property
+    def robot_env(self) -> Any:
+        """gymnasium-robotics' ``FrankaRobot`` under the kitchen (its renderer, its noise rng)."""
+        return self.kitchen.robot_env
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        super().reset(seed=seed)
+        return self.kitchen.reset(seed=seed, options=options)
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        return self.kitchen.step(action)
+
+    def render(self) -> Any:
+        return self.kitchen.render()
+
+    def close(self) -> None:
+        self.kitchen.close()
 
 
 class KitchenSuccess(gym.Wrapper):
@@ -374,7 +445,7 @@ def make(
     size: int = 64,
     action_repeat: int = 2,
     obs_type: Literal["pixels", "state"] = "pixels",
-    render_mode: Literal["rgb_array"] | None = None,
+    render_mode: Literal["rgb_array", "human"] | None = None,
     render_quality: Literal["default", "fast"] = "fast",
     seed: int | None = None,
     out_of_range: Literal["clip", "raise"] = "clip",
@@ -385,7 +456,8 @@ def make(
     :param size: height and width of the pixel observations (and of ``render()``).
     :param action_repeat: env steps per agent step (rewards summed; stops at success); GenRL uses 2.
     :param obs_type: ``"pixels"`` (``(size, size, 3)`` uint8) or ``"state"`` (59-d float32).
-    :param render_mode: ``None`` or ``"rgb_array"``; pixel envs always render.
+    :param render_mode: ``None``, ``"rgb_array"`` or ``"human"`` (a window; needs a display and
+        the ``human`` extra); pixel envs always render.
     :param render_quality: ``"fast"`` (default: no multisampling, shadows or reflections; 25-45x
         faster on the CPU, pixels ~18/255 apart) or ``"default"`` (the model's own settings).
     :param seed: seed of the simulated sensor noise of the state observation (the initial state of
@@ -394,7 +466,8 @@ def make(
     :raises ValueError: unknown task or bad option, naming the valid values.
     :raises ImportError: gymnasium-robotics is missing (the message gives the pip command).
     :return: the env; an episode ends with ``terminated=True`` at success or ``truncated=True``
-        after 280 env steps (140 agent steps at ``action_repeat=2``).
+        after 280 env steps (140 agent steps at ``action_repeat=2``; ``spec.max_episode_steps``
+        through ``gym.make``).
     """
     if task not in KITCHEN_TASKS:
         close = difflib.get_close_matches(str(task), list(KITCHEN_TASKS), n=2)
@@ -404,8 +477,7 @@ def make(
         )
     if obs_type not in OBS_TYPES:
         raise ValueError(f"obs_type must be one of {OBS_TYPES}, got {obs_type!r}")
-    if render_mode not in (None, "rgb_array"):
-        raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+    check_render_mode(render_mode)
     if render_quality not in RENDER_QUALITIES:
         raise ValueError(
             f"render_quality must be one of {RENDER_QUALITIES}, got {render_quality!r}"
@@ -416,7 +488,7 @@ def make(
     KitchenEnv = _import_kitchen_env()
     apply_mujoco_enum_fix()
     spec = KITCHEN_TASKS[task]
-    renders = obs_type == "pixels" or render_mode == "rgb_array"
+    renders = obs_type == "pixels" or frame_render_mode(render_mode) == "rgb_array"
     base = KitchenEnv(
         tasks_to_complete=[spec.element],
         # Success, termination and reward are ours (GenRL's thresholds), not gymnasium-robotics'.
@@ -431,7 +503,10 @@ def make(
     if seed is not None:
         base.robot_env.np_random, _ = gym.utils.seeding.np_random(seed)
 
-    env: gym.Env = KitchenSuccess(OwnGLContext(base) if renders else base, spec)
+    env: gym.Env = KitchenScene(base)
+    if renders:
+        env = GLForkGuard(OwnGLContext(env))
+    env = KitchenSuccess(env, spec)
     env = gym.wrappers.TimeLimit(env, max_episode_steps=EPISODE_ENV_STEPS)
     env = ActionRepeat(env, action_repeat)
     if obs_type == "pixels":
@@ -444,4 +519,5 @@ def make(
         "render_modes": ["rgb_array"],
         "render_fps": base.metadata["render_fps"] / action_repeat,
     }
-    return env
+    env = show_in_window(env, render_mode)
+    return EpisodeLimitSpec(env, math.ceil(EPISODE_ENV_STEPS / action_repeat))
