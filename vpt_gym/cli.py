@@ -17,7 +17,7 @@ from vpt_gym.user_errors import UsageError, run_command
 
 def _envs_add_arguments(parser: argparse.ArgumentParser) -> None:
     families = sorted({entry.family for entry in ENV_TABLE})
-    parser.add_argument("--family", default=None, choices=families, help=f"only this family ({', '.join(families)})")
+    parser.add_argument("--family", default=None, help=f"only this family ({', '.join(families)})")
 
 
 def _envs_run(args: argparse.Namespace) -> int:

@@ -92,7 +92,7 @@ def test_episodes_must_be_a_positive_integer(tmp_path, capsys, bad):
     with pytest.raises(SystemExit) as err:
         main(["--suite", "smoke", "--episodes", bad, "--out", str(tmp_path)])
     assert err.value.code == 2
-    assert "--episodes: expected a positive integer" in capsys.readouterr().err
+    assert "argument --episodes: must be an integer >= 1" in capsys.readouterr().err
     assert not (tmp_path / "results.json").exists()
 
 
@@ -106,7 +106,7 @@ def test_a_suite_whose_every_cell_is_skipped_exits_non_zero(tmp_path, cart_suite
     from vpt_gym.optional import MissingDependency
 
     def missing(*args, **kwargs):
-        raise MissingDependency('needs crafter. Install it with: pip install "vpt-gym[crafter]"')
+        raise MissingDependency('needs crafter. Install it with: pip install -e ".[crafter]"')
 
     monkeypatch.setattr(runner, "evaluate", missing)
     assert main(["--suite", "cart", "--out", str(tmp_path / "o")]) == 1

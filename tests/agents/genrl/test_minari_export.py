@@ -11,7 +11,7 @@ from agents.genrl.episodes import EPISODE_KEYS, EpisodeStore
 from agents.genrl.minari_export import episode_store_to_minari, minari_to_episode_store
 from agents.minari_datasets import MinariEpisode, load_dataset, write_dataset
 
-pytest.importorskip("minari", reason='Minari is not installed: pip install -e ".[dev]" (or "vpt-gym[minari]")')
+pytest.importorskip("minari", reason='Minari is not installed: pip install -e ".[dev]"')
 pytestmark = pytest.mark.filterwarnings("ignore:`\\w+` is set to None")  # Minari asks for provenance metadata
 
 

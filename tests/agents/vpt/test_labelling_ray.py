@@ -14,7 +14,7 @@ from agents.vpt.labelling import label_directory
 from tests.support.contractor_data import DiesOnce, brightness_labeller, gray_frames, write_video_bgr
 from tests.support.torch_threads import one_torch_thread  # noqa: F401 - fixture
 
-ray = pytest.importorskip("ray", reason='Ray is not installed: pip install -e ".[dev]" (or "vpt-gym[ray]") installs it')
+ray = pytest.importorskip("ray", reason='Ray is not installed: pip install -e ".[dev]" installs it')
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -11,7 +11,7 @@ from agents.vpt.contractor import ContractorPair, read_pair
 from agents.vpt.minari_export import contractor_to_minari, iter_minari_recordings, minari_to_contractor
 from tests.support.synthetic_vpt_data import write_synthetic_dataset
 
-pytest.importorskip("minari", reason='Minari is not installed: pip install -e ".[dev]" (or "vpt-gym[minari]")')
+pytest.importorskip("minari", reason='Minari is not installed: pip install -e ".[dev]"')
 pytestmark = pytest.mark.filterwarnings("ignore:`\\w+` is set to None")  # Minari asks for provenance metadata
 
 ENV = "vpt_gym/MineRLBasaltFindCave-v0"

@@ -42,7 +42,7 @@ def test_human_without_pygame_names_the_extra(monkeypatch):
         render_modes.importlib.util, "find_spec",
         lambda name, *a: None if name == "pygame" else real_find_spec(name, *a),
     )
-    with pytest.raises(MissingDependency, match=r'pip install "vpt-gym\[human\]"'):
+    with pytest.raises(MissingDependency, match=r'pip install -e "\.\[human\]"'):
         gym.make(WALKER, render_mode="human")
 
 
