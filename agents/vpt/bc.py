@@ -70,6 +70,7 @@ from agents.vpt.contractor import ContractorFormatError, ContractorPair, read_pa
 from agents.vpt.distributed import DistributedContext, deal, distributed_context, resolve_shards, shard_range
 from agents.vpt.policy import VPTPolicyNet
 from agents.vpt.training_run import (
+    check_training_numbers,
     build_network,
     check_resumable,
     latest_checkpoint,
@@ -366,21 +367,8 @@ class BCConfig:
 
     def __post_init__(self) -> None:
         """Refuse a number that would train to NaN or do nothing (``max_grad_norm=nan``, ``lr=0``, ...)."""
-        for name, value, rule in (
-            ("batch_size", self.batch_size, dict(integer=True, minimum=1)),
-            ("epochs", self.epochs, dict(integer=True, minimum=1)),
-            ("max_steps", self.max_steps, dict(integer=True, minimum=1, optional=True)),
-            ("lr", self.lr, dict(minimum=0)),
-            ("weight_decay", self.weight_decay, dict(minimum=0)),
-            ("max_grad_norm", self.max_grad_norm, dict(above=0)),
-            ("seed", self.seed, dict(integer=True, minimum=0)),
-            ("checkpoint_every", self.checkpoint_every, dict(integer=True, minimum=0)),
-            ("keep_checkpoints", self.keep_checkpoints, dict(integer=True, minimum=1)),
-            ("log_every", self.log_every, dict(integer=True, minimum=1)),
-            ("prefetch", self.prefetch, dict(integer=True, minimum=0)),
-            ("chunk_len", self.chunk_len, dict(integer=True, minimum=1, optional=True)),
-        ):
-            check_number(name, value, **rule)
+        check_training_numbers(self)
+        check_number("chunk_len", self.chunk_len, integer=True, minimum=1, optional=True)
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

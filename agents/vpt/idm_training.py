@@ -88,6 +88,7 @@ from agents.vpt.labelling import label_frames
 from agents.vpt.policy import check_frames
 from agents.vpt.precision import bfloat16_linears
 from agents.vpt.training_run import (
+    check_training_numbers,
     build_network,
     check_resumable,
     latest_checkpoint,
@@ -676,18 +677,8 @@ class IDMTrainingConfig:
 
     def __post_init__(self) -> None:
         """Refuse a number that would train to NaN or do nothing (``max_grad_norm=nan``, ``lr=0``, ...)."""
+        check_training_numbers(self)
         for name, value, rule in (
-            ("batch_size", self.batch_size, dict(integer=True, minimum=1)),
-            ("epochs", self.epochs, dict(integer=True, minimum=1)),
-            ("max_steps", self.max_steps, dict(integer=True, minimum=1, optional=True)),
-            ("lr", self.lr, dict(minimum=0)),
-            ("weight_decay", self.weight_decay, dict(minimum=0)),
-            ("max_grad_norm", self.max_grad_norm, dict(above=0)),
-            ("seed", self.seed, dict(integer=True, minimum=0)),
-            ("checkpoint_every", self.checkpoint_every, dict(integer=True, minimum=0)),
-            ("keep_checkpoints", self.keep_checkpoints, dict(integer=True, minimum=1)),
-            ("log_every", self.log_every, dict(integer=True, minimum=1)),
-            ("prefetch", self.prefetch, dict(integer=True, minimum=0)),
             ("val_fraction", self.val_fraction, dict(minimum=0, below=1)),
             ("window", self.window, dict(integer=True, minimum=1)),
             ("shuffle_buffer", self.shuffle_buffer, dict(integer=True, minimum=1)),

@@ -64,6 +64,7 @@ from agents.vpt.io import from_pretrained, load_pretrained, save_pretrained
 from vpt_gym.atomic_file import fsync_directory, fsync_tree, write_atomic
 
 __all__ = [
+    "check_training_numbers",
     "make_logger",
     "check_resumable",
     "prefetch",
@@ -130,6 +131,28 @@ def _discard(path: Path) -> None:
     os.rename(path, hidden)
     shutil.rmtree(hidden, ignore_errors=True)
 
+
+
+def check_training_numbers(config: Any) -> None:
+    """Check the numeric settings the IDM and BC trainers share (batch size, epochs, learning rate, clipping,
+    checkpoint and log intervals...): a value that would train to NaN or do nothing raises ``ValueError``
+    naming the setting (:func:`vpt_gym.number_checks.check_number`)."""
+    from vpt_gym.number_checks import check_number
+
+    for name, value, rule in (
+            ("batch_size", config.batch_size, dict(integer=True, minimum=1)),
+            ("epochs", config.epochs, dict(integer=True, minimum=1)),
+            ("max_steps", config.max_steps, dict(integer=True, minimum=1, optional=True)),
+            ("lr", config.lr, dict(minimum=0)),
+            ("weight_decay", config.weight_decay, dict(minimum=0)),
+            ("max_grad_norm", config.max_grad_norm, dict(above=0)),
+            ("seed", config.seed, dict(integer=True, minimum=0)),
+            ("checkpoint_every", config.checkpoint_every, dict(integer=True, minimum=0)),
+            ("keep_checkpoints", config.keep_checkpoints, dict(integer=True, minimum=1)),
+            ("log_every", config.log_every, dict(integer=True, minimum=1)),
+            ("prefetch", config.prefetch, dict(integer=True, minimum=0)),
+    ):
+        check_number(name, value, **rule)
 
 def build_network(
     cls: type[nn.Module], name: str, presets: Any, preset: str | dict[str, Any], init_from: str | None, seed: int
