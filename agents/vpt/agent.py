@@ -68,29 +68,30 @@ class VPTAgent:
         fused_attention: bool = False,
         compile: bool = False,
         pack_weights: bool = False,
+        encoder_dtype: str | torch.dtype = "float32",
         seed: int | None = None,
     ) -> None:
         self.policy = (VPTPolicyNet(policy) if isinstance(policy, str) else policy).to(device).eval()
         self.device = torch.device(device)
-        if isinstance(dtype, str):
-            if dtype not in _DTYPES:
-                raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
-            dtype = _DTYPES[dtype]
-        if dtype not in _DTYPES.values():
-            raise ValueError(f"dtype must be torch.float32 or torch.bfloat16, got {dtype}")
+        dtype = self._check_dtype(dtype, "dtype")
         self.dtype = dtype
-        if pack_weights and dtype != torch.bfloat16:
-            raise ValueError(f"pack_weights needs dtype='bfloat16', got {dtype}")
-        if dtype != torch.float32 or channels_last or fused_attention or compile or pack_weights:
+        encoder_dtype = self._check_dtype(encoder_dtype, "encoder_dtype")
+        self.encoder_dtype = encoder_dtype
+        reduced = dtype != torch.float32 or encoder_dtype != torch.float32
+        if reduced or channels_last or fused_attention or compile or pack_weights:
             self.policy = copy.deepcopy(self.policy)  # never change the caller's network
         self.pack_weights = pack_weights
         net = self.policy.net
         encoder = net.img_process
-        encoder.to(dtype)
+        if encoder_dtype != torch.float32:
+            encoder.to(encoder_dtype)
         if pack_weights:
             for block in net.recurrent_layer.blocks:
                 block.r.fuse_projections()
-            pack_linears(self.policy, skip=[self.policy.value_head], bfloat16_outputs=[net.recurrent_layer])
+            if dtype == torch.bfloat16:
+                # a float32 encoder keeps float32 linear layers (its convolutions are still prepacked below)
+                skip = [self.policy.value_head] + ([encoder] if encoder_dtype == torch.float32 else [])
+                pack_linears(self.policy, skip=skip, bfloat16_outputs=[net.recurrent_layer])
             self.policy.requires_grad_(False)
         elif dtype == torch.bfloat16:
             bfloat16_linears([net.recurrent_layer, net.lastlayer, self.policy.pi_head])
@@ -112,6 +113,16 @@ class VPTAgent:
         self.generator = torch.Generator(self.device).manual_seed(seed) if seed is not None else None
         self.img_size = self.policy.config.img_size
         self._state: TransformerState | None = None
+
+    @staticmethod
+    def _check_dtype(dtype: str | torch.dtype, name: str) -> torch.dtype:
+        if isinstance(dtype, str):
+            if dtype not in _DTYPES:
+                raise ValueError(f"{name} must be one of {sorted(_DTYPES)}, got {dtype!r}")
+            dtype = _DTYPES[dtype]
+        if dtype not in _DTYPES.values():
+            raise ValueError(f"{name} must be torch.float32 or torch.bfloat16, got {dtype}")
+        return dtype
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, cache_dir: str | None = None, **kwargs: Any) -> "VPTAgent":
