@@ -200,13 +200,14 @@ def test_fast_mode_batches_like_single_envs(policy):
 
 # ---------------------------------------------------------------- accuracy on a non-uniform model (issue 20)
 #: Bounds of the fast mode (bfloat16 transformer/heads, float32 image encoder) against float32 on
-#: ``non_uniform_policy("tiny")``, 12 steps of 8 envs with episode starts. Measured: max |dlogp| 0.137, mean
-#: KL 5.0e-4, argmax agreement 0.990; the old all-bfloat16 image encoder gives 1.76, 3.2e-2 and 0.80 there (see
-#: test_bfloat16_image_encoder_fails_the_fast_mode_bounds). The tiny network is more sensitive than the 1x
-#: one: the 1x figures are in benchmarks/vpt_policy_speed.py's output.
-NON_UNIFORM_MAX_ABS_LOGP = 0.3
-NON_UNIFORM_MEAN_KL = 1.5e-3
-NON_UNIFORM_ARGMAX_AGREE = 0.93
+#: ``non_uniform_policy("tiny")``, 12 steps of 8 envs with episode starts. Measured: max |dlogp| 0.107, mean
+#: KL 3.1e-4, argmax agreement 0.979; the old all-bfloat16 image encoder gives 0.70, 8.8e-3 and 0.906 there
+#: (test_bfloat16_image_encoder_fails_the_fast_mode_bounds). The issue's target (0.05, KL 1e-4) is NOT met
+#: by any bfloat16 mode on this model, nor on the 1x one (figures: benchmarks/vpt_policy_speed.py); the
+#: float32 fast mode meets it (test_float32_fast_mode_is_float32_to_the_last_bits).
+NON_UNIFORM_MAX_ABS_LOGP = 0.2
+NON_UNIFORM_MEAN_KL = 8e-4
+NON_UNIFORM_ARGMAX_AGREE = 0.95
 
 
 @pytest.fixture(scope="module")
@@ -242,8 +243,8 @@ def _rollout_errors(ref: VPTAgent, other: VPTAgent, steps: int = 12, batch: int 
 def test_non_uniform_model_is_far_from_uniform(non_uniform):
     errs = _rollout_errors(VPTAgent(non_uniform), VPTAgent(non_uniform), steps=4)
     # uniform would be 1/8641 and 1/121, entropies log(8641) = 9.06 and log(121) = 4.80 nats
-    assert errs["max_prob_buttons"] > 0.1 and errs["max_prob_camera"] > 0.3
-    assert errs["entropy_buttons"] < 6.0 and errs["entropy_camera"] < 3.0
+    assert errs["max_prob_buttons"] > 0.05 and errs["max_prob_camera"] > 0.2  # measured 0.114, 0.338
+    assert errs["entropy_buttons"] < 6.5 and errs["entropy_camera"] < 3.5  # measured 5.46, 2.50
     assert errs["max_abs"] == 0 and errs["agree"] == 1
     # and the actions depend on the frame (not one constant distribution)
     out, _ = VPTAgent(non_uniform).evaluate(_obs(8, seed=9))
@@ -270,5 +271,6 @@ def test_float32_fast_mode_is_float32_to_the_last_bits(non_uniform):
     """pack_weights in float32: prepacked convs, channels-last, one q/k/v/r GEMM, fused attention."""
     fast32 = VPTAgent(non_uniform, channels_last=True, pack_weights=True)
     errs = _rollout_errors(VPTAgent(non_uniform), fast32)
-    assert errs["max_abs"] < 1e-3 and errs["mean_kl"] < 1e-7 and errs["agree"] == 1
+    assert errs["max_abs"] < 1e-3 and errs["mean_kl"] < 1e-7 and errs["agree"] == 1  # measured 8e-6
+    assert errs["max_abs"] < 0.05 and errs["mean_kl"] <= 1e-4 and errs["agree"] >= 0.99  # the issue's target
     assert fast32.policy is not non_uniform and not any(p.requires_grad for p in fast32.policy.parameters())
