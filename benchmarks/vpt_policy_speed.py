@@ -1,28 +1,39 @@
-"""Speed of the VPT policy on this machine, with and without the key/value cache, fp32 vs fast modes.
+"""Speed and accuracy of the VPT policy on this machine, per inference mode, side by side.
 
-Run: ``python -m benchmarks.vpt_policy_speed`` (1x policy, random weights: speed does not depend on the
-weights). ``--preset tiny --steps 3`` is a quick smoke run. ``--reference DIR`` (a checkout of
-openai/Video-Pre-Training; its ``gym3``/``minerl`` imports must resolve, e.g. via ``PYTHONPATH``) also times
-the reference network, with the same weights, interleaved call by call with our modes in the same run,
-and checks that ``fp32`` gives the reference's log-probs.
+Run: ``OMP_WAIT_POLICY=PASSIVE python -m benchmarks.vpt_policy_speed`` (1x policy; about 2 minutes at one
+thread, 4 with ``--reference``). ``--preset tiny --steps 3`` is a quick smoke run whose timings are NOT the 1x
+figures (it says so). ``--reference DIR`` (a checkout of openai/Video-Pre-Training, e.g. ``git archive`` of
+the repository; its ``gym3.types`` (``DictType``, ``Discrete``, ``Real``, ``TensorType``, ``ValType``, with
+``TensorType.size``) and ``minerl.herobraine.hero.mc`` imports must resolve, e.g. stub modules on
+``PYTHONPATH``) also times the reference network, with the same weights, interleaved call by call with our
+modes in the same run, and checks that ``fp32`` gives the reference's log-probs.
+
+The network is :func:`non_uniform_policy`: random weights give nearly uniform action distributions, on
+which every mode looks accurate; this one's outputs are peaked and frame-dependent (the benchmark prints
+their mean max-probability and entropy). Speed does not depend on the weights.
 
 Rows:
 - ``cached``: one :meth:`VPTAgent.act` call per step (one new frame per env, K/V cache of 128 frames).
 - ``no cache``: what one step costs without the cache: a forward over the whole 128-frame window.
-- Modes: ``fp32`` (numerically the reference: bit-identical outputs in our parity runs), ``bf16``
-  (image encoder in bfloat16, channels-last, fused attention; transformer linears with bfloat16 weights),
-  ``fast`` (the fastest: ``bf16`` plus oneDNN-prepacked bfloat16 weights for every linear layer but the
-  value head, ReLUs fused into them, one q/k/v/r GEMM per attention layer, masks computed once per step
-  for all layers; see ``VPTAgent(pack_weights=True)``), ``fast+compile``
-  (``fast`` plus ``torch.compile`` of the CNN; opt-in with ``--compile``), and ``reference`` (with
-  ``--reference``).
+- Modes: ``fp32`` (numerically the reference: bit-identical outputs in our parity runs), ``fp32-fast``
+  (float32 throughout, channels-last, oneDNN-prepacked convs with fused ReLUs, one q/k/v/r GEMM per attention
+  layer, fused attention, masks once per step: last-bit differences only), ``bf16`` (transformer linears and
+  heads with bfloat16 weights, image encoder float32, channels-last, fused attention), ``fast`` (``bf16``
+  plus ``fp32-fast``'s fusions and oneDNN-prepacked bfloat16 weights for those linear layers; see
+  ``VPTAgent(pack_weights=True)``), ``fast-bf16-cnn`` (``fast`` with the image encoder in bfloat16 too: the
+  fastest and least accurate; the ``fast`` mode before issue 20), ``fast+compile`` (``fast`` plus
+  ``torch.compile`` of the CNN; opt-in with ``--compile``), and ``reference`` (with ``--reference``).
+- Accuracy per mode against ``fp32`` along the same rollout (each mode keeps its own cache): max |dlogp|
+  over all classes, mean/max KL, |dlogp| of fp32's argmax action, argmax agreement; printed beside the
+  mode's speed ratios. Then each component alone in bfloat16 (:data:`COMPONENTS`), the rest float32.
 Ratios are against the ``fp32`` rows measured in the same run, and against the reference: measured in the
 same run with ``--reference``, else its figures from ``shared/specs/vpt.md`` section 11 (28 ms/step at
-batch 1, 143 ms/call at batch 8; shown only for the 1x preset at 2 torch threads). On a busy machine
-``--threads 1`` gives steadier ratios: two OpenMP threads competing with other processes for two cores
-slow small batch-1 kernels down erratically, and ``--threads 1 --clock cpu`` (process CPU time) steadier
-still: it leaves out the time spent waiting for a core. The accuracy table compares the fast modes' action log-probabilities with
-fp32 along the same rollout (each mode keeps its own cache).
+batch 1, 143 ms/call at batch 8; shown only for the 1x preset at 2 torch threads). The output records
+``OMP_WAIT_POLICY`` and the load average before and after: OpenMP threads that wait actively can slow torch
+down many-fold while other processes run, so use ``OMP_WAIT_POLICY=PASSIVE`` on a shared machine. There
+``--threads 1`` gives steadier ratios (two OpenMP threads competing with other processes for two cores slow
+small batch-1 kernels down erratically), and ``--threads 1 --clock cpu`` (process CPU time) steadier still:
+it leaves out the time spent waiting for a core.
 """
 
 from __future__ import annotations
