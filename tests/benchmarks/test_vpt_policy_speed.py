@@ -90,3 +90,22 @@ def test_time_interleaved_clocks():
     assert calls == [0, 1, 2, 3] and set(ms) == {"a", "b"} and ms["b"] > 0
     with pytest.raises(ValueError, match="clock must be one of"):
         time_interleaved({"a": calls.append}, steps=1, warmup=0, clock="gpu")
+
+
+def test_smoke_suite_rows_say_they_are_not_the_1x_figure(monkeypatch):
+    import benchmarks.perf as perf
+    import benchmarks.vpt_policy_speed as speed
+
+    calls = []
+
+    def fake_measure(**kwargs):
+        calls.append(kwargs)
+        return [{"mode": "fp32", "kind": "cached", "batch": 1, "ms_per_call": 1.0}]
+
+    monkeypatch.setattr(speed, "measure", fake_measure)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    quick = perf.MEASUREMENTS["vpt_policy_speed"](True)
+    assert calls[0]["preset"] == "tiny"
+    assert "NOT the 1x figure" in quick[0]["note"] and quick[0]["omp_wait_policy"] == "PASSIVE"
+    full = perf.MEASUREMENTS["vpt_policy_speed"](False)
+    assert calls[1]["preset"] == "1x" and "note" not in full[0] and full[0]["preset"] == "1x"
