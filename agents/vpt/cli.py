@@ -84,6 +84,8 @@ def idm_add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--idm", required=True, help="IDM checkpoint directory, official files or released name")
     p.add_argument("--window", type=_positive, default=None, help="frames per window (default: 128)")
     p.add_argument("--fast", action="store_true", help="bfloat16 / chunked inference")
+    p.add_argument("--fast-dtype", choices=("bfloat16", "float32"), default="bfloat16",
+                   help="--fast precision: bfloat16 (fastest) or float32 (float32 labels, half the memory)")  # fmt: skip
     p.add_argument("--device", default="cpu")
 
     p = sub.add_parser("label", help="pseudo-label every video of a directory (resumable)")
@@ -93,6 +95,8 @@ def idm_add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--window", type=_positive, default=128, help="frames per window (default 128)")
     p.add_argument("--stride", type=_positive, default=64, help="frames between windows (default 64)")
     p.add_argument("--fast", action="store_true", help="bfloat16 / chunked inference (see benchmarks.idm_labelling_speed)")
+    p.add_argument("--fast-dtype", choices=("bfloat16", "float32"), default="bfloat16",
+                   help="--fast precision: bfloat16 (fastest) or float32 (float32 labels, half the memory)")  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="relabel videos that already have labels")
     p.add_argument("--backend", choices=("local", "ray"), default="local", help="one Ray task per video with ray")
     p.add_argument("--device", default="cpu")
@@ -136,7 +140,7 @@ def idm_run(args: argparse.Namespace) -> int:
         from agents.vpt.contractor import find_pairs
         from agents.vpt.idm_training import IDMLabeller, evaluate_idm
 
-        labeller = IDMLabeller(args.idm, device=args.device, fast=args.fast)
+        labeller = IDMLabeller(args.idm, device=args.device, fast=args.fast, fast_dtype=args.fast_dtype)
         pairs, _ = find_pairs(args.data)
         if not pairs:
             print(f"no contractor pairs (.mp4 + .jsonl) in {args.data}")
@@ -150,7 +154,7 @@ def idm_run(args: argparse.Namespace) -> int:
     from agents.vpt.idm_training import IDMLabeller
     from agents.vpt.labelling import label_directory
 
-    labeller = IDMLabeller(args.idm, device=args.device, fast=args.fast)
+    labeller = IDMLabeller(args.idm, device=args.device, fast=args.fast, fast_dtype=args.fast_dtype)
     report = label_directory(
         args.videos, labeller, args.out, window=args.window, stride=args.stride, resolution=labeller.resolution,
         overwrite=args.overwrite, backend=args.backend, progress=not args.no_progress,
