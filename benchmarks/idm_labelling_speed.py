@@ -11,7 +11,9 @@ Each mode runs in a fresh Python subprocess, so its peak resident memory (``reso
   over the whole window (what the reference does);
 - ``fast``: ``fast=True``: the CNN front 16 frames at a time, the CNN in bfloat16 and channels-last,
   bfloat16 weights for the transformer's linear layers, bfloat16 autocast for the 3D conv, fused
-  attention, ``torch.inference_mode``.
+  attention, ``torch.inference_mode``;
+- ``fast32``: ``fast=True, fast_dtype="float32"``: the same chunking, channels-last and fused attention,
+  everything float32 with oneDNN-prepacked convolutions.
 
 Both subprocesses build the same network (same seed) and label the same frames; the table gives the
 speed and memory ratios against ``fp32`` measured in the same run and against the reference's figures
@@ -39,7 +41,7 @@ import numpy as np
 REFERENCE_SECONDS_PER_WINDOW = 36.0
 REFERENCE_PEAK_GB = 6.8
 
-MODES = ("fp32", "fast")
+MODES = ("fp32", "fast", "fast32")
 
 
 def worker(mode: str, preset: str, windows: int, threads: int, seed: int, out: Path) -> None:
@@ -54,7 +56,7 @@ def worker(mode: str, preset: str, windows: int, threads: int, seed: int, out: P
     torch.manual_seed(seed)
     build_start = time.perf_counter()
     idm = IDMNetwork(preset).eval()
-    labeller = IDMLabeller(idm, fast=mode == "fast")
+    labeller = IDMLabeller(idm, fast=mode != "fp32", fast_dtype="float32" if mode == "fast32" else "bfloat16")
     build_s = time.perf_counter() - build_start
     t, size = idm.config.timesteps, idm.config.img_size
     seconds, logps = [], []

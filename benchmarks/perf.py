@@ -6,6 +6,7 @@ Each measurement lives in its own module under ``benchmarks/`` (runnable on its 
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any, Callable
 
 
@@ -36,7 +37,12 @@ def _vpt_policy_speed(quick: bool) -> list[dict[str, Any]]:
         rows = measure(preset=preset, steps=5, warmup=1, no_cache_steps=1, accuracy_steps=4)
     else:
         rows = measure(preset=preset)
-    return [{"preset": preset, **row} for row in rows]
+    extra: dict[str, Any] = {"omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "<unset>")}
+    if hasattr(os, "getloadavg"):
+        extra["load_1min"] = os.getloadavg()[0]
+    if quick:
+        extra["note"] = "tiny preset: NOT the 1x figure (fast modes can be slower than fp32 on it)"
+    return [{"preset": preset, **row, **extra} for row in rows]
 
 
 def _world_model_speed(quick: bool) -> list[dict[str, Any]]:

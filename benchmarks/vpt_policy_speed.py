@@ -1,33 +1,46 @@
-"""Speed of the VPT policy on this machine, with and without the key/value cache, fp32 vs fast modes.
+"""Speed and accuracy of the VPT policy on this machine, per inference mode, side by side.
 
-Run: ``python -m benchmarks.vpt_policy_speed`` (1x policy, random weights: speed does not depend on the
-weights). ``--preset tiny --steps 3`` is a quick smoke run. ``--reference DIR`` (a checkout of
-openai/Video-Pre-Training; its ``gym3``/``minerl`` imports must resolve, e.g. via ``PYTHONPATH``) also times
-the reference network, with the same weights, interleaved call by call with our modes in the same run,
-and checks that ``fp32`` gives the reference's log-probs.
+Run: ``OMP_WAIT_POLICY=PASSIVE python -m benchmarks.vpt_policy_speed`` (1x policy; about 2 minutes at one
+thread, 4 with ``--reference``). ``--preset tiny --steps 3`` is a quick smoke run whose timings are NOT the 1x
+figures (it says so). ``--reference DIR`` (a checkout of openai/Video-Pre-Training, e.g. ``git archive`` of
+the repository; its ``gym3.types`` (``DictType``, ``Discrete``, ``Real``, ``TensorType``, ``ValType``, with
+``TensorType.size``) and ``minerl.herobraine.hero.mc`` imports must resolve, e.g. stub modules on
+``PYTHONPATH``) also times the reference network, with the same weights, interleaved call by call with our
+modes in the same run, and checks that ``fp32`` gives the reference's log-probs.
+
+The network is :func:`non_uniform_policy`: random weights give nearly uniform action distributions, on
+which every mode looks accurate; this one's outputs are peaked and frame-dependent (the benchmark prints
+their mean max-probability and entropy). Speed does not depend on the weights.
 
 Rows:
 - ``cached``: one :meth:`VPTAgent.act` call per step (one new frame per env, K/V cache of 128 frames).
 - ``no cache``: what one step costs without the cache: a forward over the whole 128-frame window.
-- Modes: ``fp32`` (numerically the reference: bit-identical outputs in our parity runs), ``bf16``
-  (image encoder in bfloat16, channels-last, fused attention; transformer linears with bfloat16 weights),
-  ``fast`` (the fastest: ``bf16`` plus oneDNN-prepacked bfloat16 weights for every linear layer but the
-  value head, ReLUs fused into them, one q/k/v/r GEMM per attention layer, masks computed once per step
-  for all layers; see ``VPTAgent(pack_weights=True)``), ``fast+compile``
-  (``fast`` plus ``torch.compile`` of the CNN; opt-in with ``--compile``), and ``reference`` (with
-  ``--reference``).
+- Modes: ``fp32`` (numerically the reference: bit-identical outputs in our parity runs), ``fp32-fast``
+  (float32 throughout, channels-last, oneDNN-prepacked convs with fused ReLUs, one q/k/v/r GEMM per attention
+  layer, fused attention, masks once per step: last-bit differences only), ``bf16`` (transformer linears and
+  heads with bfloat16 weights, image encoder float32, channels-last, fused attention), ``fast`` (``bf16``
+  plus ``fp32-fast``'s fusions and oneDNN-prepacked bfloat16 weights for those linear layers; see
+  ``VPTAgent(pack_weights=True)``), ``fast-bf16-cnn`` (``fast`` with the image encoder in bfloat16 too: the
+  fastest and least accurate; the ``fast`` mode before issue 20), ``fast+compile`` (``fast`` plus
+  ``torch.compile`` of the CNN; opt-in with ``--compile``), and ``reference`` (with ``--reference``).
+- Accuracy per mode against ``fp32`` along the same rollout (each mode keeps its own cache): max |dlogp|
+  over all classes, mean/max KL, |dlogp| of fp32's argmax action, argmax agreement; printed beside the
+  mode's speed ratios. Then each component alone in bfloat16 (:data:`COMPONENTS`), the rest float32.
 Ratios are against the ``fp32`` rows measured in the same run, and against the reference: measured in the
 same run with ``--reference``, else its figures from ``shared/specs/vpt.md`` section 11 (28 ms/step at
-batch 1, 143 ms/call at batch 8; shown only for the 1x preset at 2 torch threads). On a busy machine
-``--threads 1`` gives steadier ratios: two OpenMP threads competing with other processes for two cores
-slow small batch-1 kernels down erratically, and ``--threads 1 --clock cpu`` (process CPU time) steadier
-still: it leaves out the time spent waiting for a core. The accuracy table compares the fast modes' action log-probabilities with
-fp32 along the same rollout (each mode keeps its own cache).
+batch 1, 143 ms/call at batch 8; shown only for the 1x preset at 2 torch threads). The output records
+``OMP_WAIT_POLICY`` and the load average before and after: OpenMP threads that wait actively can slow torch
+down many-fold while other processes run, so use ``OMP_WAIT_POLICY=PASSIVE`` on a shared machine. There
+``--threads 1`` gives steadier ratios (two OpenMP threads competing with other processes for two cores slow
+small batch-1 kernels down erratically), and ``--threads 1 --clock cpu`` (process CPU time) steadier still:
+it leaves out the time spent waiting for a core.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +50,7 @@ import torch
 
 from agents.vpt.agent import VPTAgent
 from agents.vpt.policy import VPTPolicyNet
+from agents.vpt.precision import bfloat16_linears
 from benchmarks.timing import machine_description
 
 #: Reference (openai/Video-Pre-Training, fp32, torch 2.13) per-call times on these machines, spec section 11.
@@ -44,9 +58,71 @@ REFERENCE_MS = {1: 28.0, 8: 143.0}
 
 MODES: dict[str, dict] = {
     "fp32": {},
+    "fp32-fast": {"channels_last": True, "pack_weights": True},
     "bf16": {"dtype": "bfloat16", "channels_last": True, "fused_attention": True},
     "fast": {"dtype": "bfloat16", "channels_last": True, "pack_weights": True},
+    "fast-bf16-cnn": {"dtype": "bfloat16", "channels_last": True, "pack_weights": True, "encoder_dtype": "bfloat16"},
     "fast+compile": {"dtype": "bfloat16", "channels_last": True, "pack_weights": True, "compile": True},
+}
+
+#: Weights of the accuracy model (:func:`non_uniform_policy`): noise added to every parameter, and the factor
+#: the action heads are scaled by. Random VPT weights give nearly uniform action distributions, which hide
+#: the error of reduced precision; these give mean max-probs (buttons / camera) of about 0.36 / 0.60 on the
+#: 1x preset and 0.11 / 0.40 on tiny (uniform: 1/8641 and 1/121; the benchmark prints them).
+WEIGHT_NOISE = 0.02
+HEAD_SCALE = 10.0
+
+
+def non_uniform_policy(preset: str, seed: int = 0, weight_noise: float = WEIGHT_NOISE, head_scale: float = HEAD_SCALE) -> VPTPolicyNet:
+    """A policy whose action distributions are far from uniform and depend on the frame: random weights plus
+    ``weight_noise`` Gaussian noise on every parameter, the action heads' weights and biases times
+    ``head_scale`` (logits about ``head_scale`` times larger than at initialisation).
+
+    :param preset: policy preset. :param seed: torch seed of the weights.
+    """
+    torch.manual_seed(seed)
+    net = VPTPolicyNet(preset).eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * weight_noise)
+        for p in net.pi_head.parameters():
+            p.mul_(head_scale)
+    return net
+
+
+def peakedness(logp: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Mean max-probability and mean entropy (nats) of each action head's (B, n) log-probs."""
+    out = {}
+    for k, v in logp.items():
+        out[f"max_prob_{k}"] = v.exp().max(-1).values.mean().item()
+        out[f"entropy_{k}"] = -(v.exp() * v).sum(-1).mean().item()
+    return out
+
+
+def _bf16_linears_in(*paths: str) -> Callable[[VPTPolicyNet], None]:
+    def convert(net: VPTPolicyNet) -> None:
+        bfloat16_linears([net.get_submodule(p) for p in paths])
+
+    return convert
+
+
+def _bf16_convs(net: VPTPolicyNet) -> None:
+    """Every conv of the image encoder computes in bfloat16 (float32 in/out: norms, pools, residuals float32)."""
+    for layer in net.net.img_process.cnn.modules():
+        if isinstance(layer, torch.nn.Conv2d):
+            layer.to(torch.bfloat16)
+            layer.register_forward_pre_hook(lambda m, a: (a[0].to(torch.bfloat16), *a[1:]))
+            layer.register_forward_hook(lambda m, a, out: out.float())
+
+
+#: One component in bfloat16, everything else float32 (:func:`component_errors`).
+COMPONENTS: dict[str, Callable[[VPTPolicyNet], None]] = {
+    "image encoder convs": _bf16_convs,
+    "image encoder dense (CNN -> 256)": _bf16_linears_in("net.img_process.cnn.dense"),
+    "image encoder linear (256 -> H)": _bf16_linears_in("net.img_process.linear"),
+    "transformer linears": _bf16_linears_in("net.recurrent_layer"),
+    "lastlayer": _bf16_linears_in("net.lastlayer"),
+    "action heads": _bf16_linears_in("pi_head"),
 }
 
 
@@ -193,7 +269,7 @@ def accuracy(fast: VPTAgent, ref: VPTAgent, frames: np.ndarray, batch: int, step
     """Max |logp diff| over all classes, KL(fp32 || fast) and the chosen action's |logp diff|."""
     ref.reset_state(batch)
     fast.reset_state(batch)
-    max_abs, kl, act_diff, agree = 0.0, [], 0.0, []
+    max_abs, kl, act_diff, agree, peaks = 0.0, [], 0.0, [], []
     for i in range(steps):
         obs = frames[(i * batch + np.arange(batch)) % len(frames)]
         r, _ = ref.evaluate(obs)
@@ -207,6 +283,7 @@ def accuracy(fast: VPTAgent, ref: VPTAgent, frames: np.ndarray, batch: int, step
             act_diff,
             (ref.policy.pi_head.log_prob(rl, greedy) - fast.policy.pi_head.log_prob(fl, greedy)).abs().max().item(),
         )
+        peaks.append(peakedness(rl))
         fast_greedy = fast.policy.pi_head.sample(fl, deterministic=True)
         agree.append(
             float(
@@ -221,7 +298,24 @@ def accuracy(fast: VPTAgent, ref: VPTAgent, frames: np.ndarray, batch: int, step
         "max_kl": float(np.max(kl)),
         "action_logp": act_diff,
         "argmax_agree": float(np.mean(agree)),
+        # how far from uniform the float32 outputs were (an accuracy figure means little on uniform ones)
+        **{f"fp32_{k}": float(np.mean([p[k] for p in peaks])) for k in peaks[0]},
     }
+
+
+def component_errors(net: VPTPolicyNet, frames: np.ndarray, batch: int, steps: int) -> list[dict[str, Any]]:
+    """:func:`accuracy` of the network with one component at a time in bfloat16 (:data:`COMPONENTS`), the
+    rest float32, plus the whole image encoder in bfloat16 (norms and residual adds too, as in
+    ``VPTAgent(encoder_dtype="bfloat16")``)."""
+    ref = VPTAgent(net)
+    rows = []
+    for name, convert in COMPONENTS.items():
+        one = copy.deepcopy(net)
+        convert(one)
+        rows.append({"component": name, **accuracy(VPTAgent(one), ref, frames, batch, steps)})
+    whole = VPTAgent(net, encoder_dtype="bfloat16")
+    rows.append({"component": "image encoder, all of it (norms, residuals)", **accuracy(whole, ref, frames, batch, steps)})
+    return rows
 
 
 def measure(
@@ -234,14 +328,16 @@ def measure(
     compile: bool = False,
     reference: str | None = None,
     clock: str = "wall",
+    components: bool = True,
 ) -> list[dict[str, Any]]:
-    """Speed rows (``kind`` "cached"/"no cache"), accuracy rows (``kind`` "accuracy") and, with
-    ``reference`` (a Video-Pre-Training checkout), the reference's timed rows and a ``"parity"`` row."""
-    torch.manual_seed(0)
-    net = VPTPolicyNet(preset).eval()
+    """Speed rows (``kind`` "cached"/"no cache"), accuracy rows (``kind`` "accuracy"), with ``components``
+    per-component accuracy rows (``kind`` "component") and, with ``reference`` (a Video-Pre-Training
+    checkout), the reference's timed rows and a ``"parity"`` row. The network is
+    :func:`non_uniform_policy` (speed does not depend on the weights; accuracy does)."""
+    net = non_uniform_policy(preset)
     cfg = net.config
     frames = smooth_frames(max(256, cfg.maxlen + 8), cfg.img_size)
-    modes = ["fp32", "bf16", "fast"] + (["fast+compile"] if compile else [])
+    modes = ["fp32", "fp32-fast", "bf16", "fast", "fast-bf16-cnn"] + (["fast+compile"] if compile else [])
     agents = {m: VPTAgent(net, **MODES[m]) for m in modes}
     ref = ReferencePolicy(reference, net) if reference else None
     rows: list[dict[str, Any]] = []
@@ -278,10 +374,29 @@ def measure(
     for mode in modes[1:]:
         acc = accuracy(agents[mode], agents["fp32"], frames, batches[-1], accuracy_steps)
         rows.append({"mode": mode, "kind": "accuracy", "batch": batches[-1], **acc})
+    if components:
+        for row in component_errors(net, frames, batches[-1], accuracy_steps):
+            rows.append({"mode": "fp32", "kind": "component", "batch": batches[-1], **row})
     if ref is not None:
         parity = reference_parity(ref, agents["fp32"], frames, batches[-1], accuracy_steps)
         rows.append({"mode": "fp32", "kind": "parity", "batch": batches[-1], "max_abs_logp_vs_reference": parity})
     return rows
+
+
+def load_note() -> str:
+    """``OMP_WAIT_POLICY`` and the 1/5/15-minute load averages, with the advice for a shared machine."""
+    policy = os.environ.get("OMP_WAIT_POLICY", "<unset>")
+    try:
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:  # not available on this platform
+        load = "?"
+    note = f"OMP_WAIT_POLICY={policy}, load average {load} (1/5/15 min) on {os.cpu_count()} CPUs"
+    if policy.upper() != "PASSIVE":
+        note += (
+            "\nWARNING: OpenMP threads that wait actively can slow torch down many-fold while other processes "
+            "run; on a shared machine set OMP_WAIT_POLICY=PASSIVE"
+        )
+    return note
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -294,6 +409,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--accuracy-steps", type=int, default=20,
                         help="steps compared with float32 for the accuracy rows (default 20)")
     parser.add_argument("--compile", action="store_true", help="also time fast+compile")
+    parser.add_argument("--no-components", action="store_true", help="skip the per-component accuracy table")
     parser.add_argument(
         "--reference",
         metavar="DIR",
@@ -315,10 +431,17 @@ def main(argv: list[str] | None = None) -> None:
         f"VPT policy speed: preset {args.preset}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, cpu {cpu}, {args.clock} clock"
     )
+    print(f"before: {load_note()}")
     print(
         "NOTE: modes are timed call by call in turn, so other processes slow them alike; "
-        "trust ratios over absolute times.\n"
+        "trust ratios over absolute times."
     )
+    if args.preset != "1x":
+        print(
+            f"NOTE: preset {args.preset!r}: these timings are NOT the 1x figures (on small networks per-call "
+            "overheads dominate and the fast modes can be slower than fp32); run --preset 1x for those."
+        )
+    print()
     rows = measure(
         args.preset,
         tuple(args.batch),
@@ -329,30 +452,49 @@ def main(argv: list[str] | None = None) -> None:
         args.compile,
         args.reference,
         args.clock,
+        components=not args.no_components,
     )
     if args.clock == "cpu" and torch.get_num_threads() > 1:
         print("WARNING: --clock cpu with several threads also counts OpenMP spin-waiting\n")
-    print(f"{'mode':<14}{'inference':<30}{'batch':>6}{'ms/call':>10}{'env-steps/s':>13}{'vs fp32':>9}{'vs ref':>8}")
+    print(f"{'mode':<15}{'inference':<30}{'batch':>6}{'ms/call':>10}{'env-steps/s':>13}{'vs fp32':>9}{'vs ref':>8}")
     for r in rows:
-        if r["kind"] in ("accuracy", "parity"):
+        if r["kind"] not in ("cached",) and not r["kind"].startswith("no cache"):
             continue
         ref = f"{r['vs_reference']:.2f}x" if r["vs_reference"] else "-"
         extra = f"   (= {r['x_cached_step']:.1f}x a cached step)" if r["x_cached_step"] else ""
         print(
-            f"{r['mode']:<14}{r['kind']:<30}{r['batch']:>6}{r['ms_per_call']:>10.1f}{r['env_steps_per_s']:>13.1f}"
+            f"{r['mode']:<15}{r['kind']:<30}{r['batch']:>6}{r['ms_per_call']:>10.1f}{r['env_steps_per_s']:>13.1f}"
             f"{r['vs_fp32']:>8.2f}x{ref:>8}{extra}"
         )
-    print(
-        f"\nAccuracy vs fp32 over {args.accuracy_steps} cached steps at batch {args.batch[-1]} "
-        "(random weights; real checkpoints may differ):"
-    )
-    print(f"{'mode':<14}{'max|dlogp|':>12}{'mean KL':>12}{'max KL':>12}{'|dlogp(a*)|':>13}{'argmax agree':>14}")
-    for r in rows:
-        if r["kind"] == "accuracy":
-            print(
-                f"{r['mode']:<14}{r['max_abs_logp']:>12.2e}{r['mean_kl']:>12.2e}{r['max_kl']:>12.2e}"
-                f"{r['action_logp']:>13.2e}{r['argmax_agree']:>14.3f}"
-            )
+    acc_rows = [r for r in rows if r["kind"] == "accuracy"]
+    if acc_rows:
+        a0 = acc_rows[0]
+        print(
+            f"\nAccuracy vs fp32 over {args.accuracy_steps} cached steps at batch {args.batch[-1]}, on a network whose "
+            f"action distributions are far from uniform (non_uniform_policy: fp32 mean max-prob buttons "
+            f"{a0['fp32_max_prob_buttons']:.2f}, camera {a0['fp32_max_prob_camera']:.2f}; entropy buttons "
+            f"{a0['fp32_entropy_buttons']:.2f} nats vs uniform {np.log(8641):.2f}), beside the cached-step speed:"
+        )
+    speed = {(r["mode"], r["batch"]): r for r in rows if r["kind"] == "cached"}
+    head = "".join(f"{f'b{b} vs fp32':>12}{f'b{b} vs ref':>11}" for b in args.batch)
+    print(f"{'mode':<15}{'max|dlogp|':>11}{'mean KL':>10}{'max KL':>10}{'|dlogp(a*)|':>12}{'argmax agree':>13}{head}")
+    for r in acc_rows:
+        cells = ""
+        for b in args.batch:
+            sp = speed.get((r["mode"], b))
+            vs_ref = f"{sp['vs_reference']:.2f}x" if sp and sp["vs_reference"] else "-"
+            vs_fp32 = f"{sp['vs_fp32']:.2f}x" if sp else "-"
+            cells += f"{vs_fp32:>12}{vs_ref:>11}"
+        print(
+            f"{r['mode']:<15}{r['max_abs_logp']:>11.2e}{r['mean_kl']:>10.1e}{r['max_kl']:>10.1e}"
+            f"{r['action_logp']:>12.2e}{r['argmax_agree']:>13.3f}{cells}"
+        )
+    comp = [r for r in rows if r["kind"] == "component"]
+    if comp:
+        print("\nPer component: that component alone in bfloat16, the rest fp32 (same network, steps and batch):")
+        print(f"{'component':<46}{'max|dlogp|':>11}{'mean KL':>10}{'argmax agree':>13}")
+        for r in comp:
+            print(f"{r['component']:<46}{r['max_abs_logp']:>11.3f}{r['mean_kl']:>10.1e}{r['argmax_agree']:>13.3f}")
 
     sources = {r["reference_source"] for r in rows if r.get("reference_source")}
     if sources:
@@ -360,6 +502,7 @@ def main(argv: list[str] | None = None) -> None:
     for r in rows:
         if r["kind"] == "parity":
             print(f"fp32 vs reference, max |dlogp| over {args.accuracy_steps} steps: {r['max_abs_logp_vs_reference']:.3g}")
+    print(f"after: {load_note()}")
 
 
 if __name__ == "__main__":

@@ -36,26 +36,29 @@ class VPTAgent:
         for released weights).
     :param device: torch device.
     :param dtype: ``"float32"`` (numerically the reference) or ``"bfloat16"``, on a private copy of the
-        network: the image encoder (about 96% of the FLOPs) runs in bfloat16, the transformer's linear
-        layers and the action heads keep bfloat16 weights with float32 inputs/outputs
-        (:func:`~agents.vpt.precision.bfloat16_linears`); the residual stream, LayerNorms, attention
-        softmax, log-softmax and value head stay float32. Faster on CPUs
-        with AVX512-BF16/AMX; it changes the log-probs slightly (``benchmarks/vpt_policy_speed.py``).
+        network: the transformer's linear layers and the action heads keep bfloat16 weights with float32
+        inputs/outputs (:func:`~agents.vpt.precision.bfloat16_linears`); the residual stream, LayerNorms,
+        attention softmax, log-softmax and value head stay float32, and so does the image encoder unless
+        ``encoder_dtype="bfloat16"``. Faster on CPUs with AVX512-BF16/AMX; it changes the log-probs
+        (figures in :mod:`agents.vpt.precision`, ``benchmarks/vpt_policy_speed.py``).
     :param channels_last: run the CNN in channels-last memory format.
     :param compile: ``torch.compile`` the image encoder (slow first call; needs a C++ compiler on CPU).
     :param fused_attention: use ``scaled_dot_product_attention`` (same maths, last-bit differences).
-    :param pack_weights: the fastest CPU mode (needs ``dtype="bfloat16"``; implies ``fused_attention``):
-        every linear layer except the value head gets bfloat16 weights prepacked once by oneDNN
-        (:func:`~agents.vpt.precision.pack_linears`, ReLUs fused in), the image encoder's dense layers
-        included, so do the convolutions (:func:`~agents.vpt.precision.pack_convs`), and each attention layer's q/k/v/r projections become one GEMM with a frozen position
-        table (:meth:`~agents.vpt.attention.MaskedSelfAttention.fuse_projections`); attention itself
-        runs in float32 on the (bfloat16-rounded) q/k/v, and the masks are computed once per step for
-        all layers. The private copy of the network is then
-        inference-only (its state dict has other keys and bfloat16 tensors; ``compile`` then compiles the
-        conv stacks only). Log-probs vs float32: max |dlogp| ~0.04, mean KL ~7e-5 on the 1x preset with
-        random weights (``benchmarks/vpt_policy_speed.py``), within 0.3 / KL 5e-3 on the tiny test preset
-        (``tests/agents/vpt/test_agent.py``). Channels-last is recommended with it (the benchmark's
-        ``fast`` mode sets both).
+    :param pack_weights: inference-only fast path (implies ``fused_attention``): each attention layer's
+        q/k/v/r projections become one GEMM with a frozen position table
+        (:meth:`~agents.vpt.attention.MaskedSelfAttention.fuse_projections`), the masks are computed once
+        per step for all layers, and the convolutions are prepacked by oneDNN with their ReLUs fused in
+        (:func:`~agents.vpt.precision.pack_convs`), in float32 or in the encoder's dtype. With
+        ``dtype="bfloat16"`` every linear layer outside a float32 image encoder, except the value head,
+        also gets bfloat16 weights prepacked once by oneDNN (:func:`~agents.vpt.precision.pack_linears`).
+        Attention runs in float32 on the q/k/v. The private copy of the network is then inference-only
+        (its state dict has other keys; ``compile`` then compiles the conv stacks only). In float32
+        (``VPTAgent(channels_last=True, pack_weights=True)``) the log-probs match float32 to ~3e-4 on a
+        non-uniform 1x network; with bfloat16 see :mod:`agents.vpt.precision` (max |dlogp| 0.24 there).
+        Channels-last is recommended with it (the benchmark's ``fp32-fast`` and ``fast`` modes).
+    :param encoder_dtype: dtype of the image encoder (CNN, its dense layer and linear layer, norms and
+        residual adds): ``"float32"`` (default, whatever ``dtype``) or ``"bfloat16"`` (fastest, and the
+        largest error: max |dlogp| 1.18 vs 0.24 on the non-uniform 1x network).
     :param seed: seed of the sampling generator (None: torch's global RNG).
     """
 
@@ -68,29 +71,30 @@ class VPTAgent:
         fused_attention: bool = False,
         compile: bool = False,
         pack_weights: bool = False,
+        encoder_dtype: str | torch.dtype = "float32",
         seed: int | None = None,
     ) -> None:
         self.policy = (VPTPolicyNet(policy) if isinstance(policy, str) else policy).to(device).eval()
         self.device = torch.device(device)
-        if isinstance(dtype, str):
-            if dtype not in _DTYPES:
-                raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
-            dtype = _DTYPES[dtype]
-        if dtype not in _DTYPES.values():
-            raise ValueError(f"dtype must be torch.float32 or torch.bfloat16, got {dtype}")
+        dtype = self._check_dtype(dtype, "dtype")
         self.dtype = dtype
-        if pack_weights and dtype != torch.bfloat16:
-            raise ValueError(f"pack_weights needs dtype='bfloat16', got {dtype}")
-        if dtype != torch.float32 or channels_last or fused_attention or compile or pack_weights:
+        encoder_dtype = self._check_dtype(encoder_dtype, "encoder_dtype")
+        self.encoder_dtype = encoder_dtype
+        reduced = dtype != torch.float32 or encoder_dtype != torch.float32
+        if reduced or channels_last or fused_attention or compile or pack_weights:
             self.policy = copy.deepcopy(self.policy)  # never change the caller's network
         self.pack_weights = pack_weights
         net = self.policy.net
         encoder = net.img_process
-        encoder.to(dtype)
+        if encoder_dtype != torch.float32:
+            encoder.to(encoder_dtype)
         if pack_weights:
             for block in net.recurrent_layer.blocks:
                 block.r.fuse_projections()
-            pack_linears(self.policy, skip=[self.policy.value_head], bfloat16_outputs=[net.recurrent_layer])
+            if dtype == torch.bfloat16:
+                # a float32 encoder keeps float32 linear layers (its convolutions are still prepacked below)
+                skip = [self.policy.value_head] + ([encoder] if encoder_dtype == torch.float32 else [])
+                pack_linears(self.policy, skip=skip, bfloat16_outputs=[net.recurrent_layer])
             self.policy.requires_grad_(False)
         elif dtype == torch.bfloat16:
             bfloat16_linears([net.recurrent_layer, net.lastlayer, self.policy.pi_head])
@@ -112,6 +116,16 @@ class VPTAgent:
         self.generator = torch.Generator(self.device).manual_seed(seed) if seed is not None else None
         self.img_size = self.policy.config.img_size
         self._state: TransformerState | None = None
+
+    @staticmethod
+    def _check_dtype(dtype: str | torch.dtype, name: str) -> torch.dtype:
+        if isinstance(dtype, str):
+            if dtype not in _DTYPES:
+                raise ValueError(f"{name} must be one of {sorted(_DTYPES)}, got {dtype!r}")
+            dtype = _DTYPES[dtype]
+        if dtype not in _DTYPES.values():
+            raise ValueError(f"{name} must be torch.float32 or torch.bfloat16, got {dtype}")
+        return dtype
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, cache_dir: str | None = None, **kwargs: Any) -> "VPTAgent":

@@ -95,6 +95,8 @@ def idm_add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--idm", required=True, help="IDM checkpoint directory, official files or released name")
     p.add_argument("--window", type=_positive, default=None, help="frames per window (default: 128)")
     p.add_argument("--fast", action="store_true", help="bfloat16 / chunked inference")
+    p.add_argument("--fast-dtype", choices=("bfloat16", "float32"), default="bfloat16",
+                   help="--fast precision: bfloat16 (fastest) or float32 (float32 labels, half the memory)")  # fmt: skip
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
 
     p = sub.add_parser("label", help="pseudo-label every video of a directory (resumable)")
@@ -105,6 +107,8 @@ def idm_add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--stride", type=_positive, default=None,
                    help="frames between windows, at most --window (default: half the window, 64 for 128)")
     p.add_argument("--fast", action="store_true", help="bfloat16 / chunked inference (see benchmarks.idm_labelling_speed)")
+    p.add_argument("--fast-dtype", choices=("bfloat16", "float32"), default="bfloat16",
+                   help="--fast precision: bfloat16 (fastest) or float32 (float32 labels, half the memory)")  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="relabel videos that already have labels")
     p.add_argument("--backend", choices=("local", "ray"), default="local", help="one Ray task per video with ray")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
@@ -150,7 +154,7 @@ def idm_run(args: argparse.Namespace) -> int:
         from agents.vpt.contractor import find_pairs
         from agents.vpt.idm_training import IDMLabeller, evaluate_idm
 
-        labeller = IDMLabeller(args.idm, device=args.device, fast=args.fast)
+        labeller = IDMLabeller(args.idm, device=args.device, fast=args.fast, fast_dtype=args.fast_dtype)
         pairs, _ = find_pairs(args.data)
         if not pairs:
             raise FileNotFoundError(f"no contractor pairs (.mp4 + .jsonl) in {args.data}")
@@ -166,7 +170,7 @@ def idm_run(args: argparse.Namespace) -> int:
     if args.stride is not None and args.stride > args.window:
         raise UsageError(f"--stride ({args.stride}) must not exceed --window ({args.window}), or frames would go "
                          "unlabelled; leave --stride out to use half the window")
-    labeller = IDMLabeller(args.idm, device=args.device, fast=args.fast)
+    labeller = IDMLabeller(args.idm, device=args.device, fast=args.fast, fast_dtype=args.fast_dtype)
     report = label_directory(
         args.videos, labeller, args.out, window=args.window, stride=args.stride, resolution=labeller.resolution,
         overwrite=args.overwrite, backend=args.backend, progress=not args.no_progress,

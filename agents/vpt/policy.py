@@ -58,8 +58,10 @@ class ImageEncoder(nn.Module):
         bfloat16 in the agent's fast mode)."""
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        x = x.to(self.linear.layer.weight.dtype)
-        return self.linear(self.cnn(x)).float()
+        # the norms' dtype is the encoder's (``encoder.to(dtype)``); linear layers may hold bfloat16 weights
+        # behind a float32 interface (agents.vpt.precision)
+        x = x.to(self.cnn.dense.norm.weight.dtype)
+        return self.linear(self.cnn(x).to(self.linear.norm.weight.dtype)).float()
 
 
 class VPTNet(nn.Module):

@@ -140,9 +140,8 @@ def test_plays_a_vpt_wrapped_minerl_env():
     assert sum(len(d.actions) for d in factory.made) == 6
 
 
-#: Documented tolerance of the fast mode (pack_weights) against float32 on this fixture (tiny preset,
-#: perturbed weights): measured max |dlogp| 0.14 and max KL 1.6e-3 over 12 steps of 3 envs with episode
-#: starts; on the 1x preset with random weights 0.04 and 7e-5 (benchmarks/vpt_policy_speed.py).
+#: Loose tolerance of the fast mode (pack_weights) against float32 on this fixture (tiny preset, perturbed
+#: weights, outputs close to uniform); the accuracy bounds on a network with peaked outputs are below.
 FAST_MAX_ABS_LOGP = 0.3
 FAST_MAX_KL = 5e-3
 
@@ -184,8 +183,8 @@ def test_fast_mode_is_inference_only_copy_and_float32_stays_exact(policy):
     with torch.inference_mode():
         direct, _ = policy(torch.as_tensor(obs)[:, None])
     assert all(torch.equal(out.logp[k], direct.logp[k]) for k in ("buttons", "camera"))
-    with pytest.raises(ValueError, match="pack_weights needs dtype='bfloat16'"):
-        VPTAgent(policy, pack_weights=True)
+    with pytest.raises(ValueError, match="encoder_dtype must be one of"):
+        VPTAgent(policy, encoder_dtype="float16")
 
 
 def test_fast_mode_batches_like_single_envs(policy):
@@ -196,3 +195,81 @@ def test_fast_mode_batches_like_single_envs(policy):
         single, _ = fast.evaluate(obs[i : i + 1], state=fast.initial_state(1))
         for k in ("buttons", "camera"):
             torch.testing.assert_close(single.logp[k], batched.logp[k][i : i + 1], rtol=0, atol=0.05)
+
+
+# ---------------------------------------------------------------- accuracy on a non-uniform model (issue 20)
+#: Bounds of the fast mode (bfloat16 transformer/heads, float32 image encoder) against float32 on
+#: ``non_uniform_policy("tiny")``, 12 steps of 8 envs with episode starts. Measured: max |dlogp| 0.107, mean
+#: KL 3.1e-4, argmax agreement 0.979; the old all-bfloat16 image encoder gives 0.70, 8.8e-3 and 0.906 there
+#: (test_bfloat16_image_encoder_fails_the_fast_mode_bounds). The issue's target (0.05, KL 1e-4) is NOT met
+#: by any bfloat16 mode on this model, nor on the 1x one (figures: benchmarks/vpt_policy_speed.py); the
+#: float32 fast mode meets it (test_float32_fast_mode_is_float32_to_the_last_bits).
+NON_UNIFORM_MAX_ABS_LOGP = 0.2
+NON_UNIFORM_MEAN_KL = 8e-4
+NON_UNIFORM_ARGMAX_AGREE = 0.95
+
+
+@pytest.fixture(scope="module")
+def non_uniform():
+    from benchmarks.vpt_policy_speed import non_uniform_policy
+
+    return non_uniform_policy("tiny")
+
+
+def _rollout_errors(ref: VPTAgent, other: VPTAgent, steps: int = 12, batch: int = 8) -> dict[str, float]:
+    from benchmarks.vpt_policy_speed import peakedness
+
+    worst, kls, agree, peaks = 0.0, [], [], []
+    for step in range(steps):
+        obs = _obs(batch, seed=200 + step)
+        first = np.arange(batch) == step % batch  # an episode start in one env per step
+        r, _ = ref.evaluate(obs, first=first)
+        o, _ = other.evaluate(obs, first=first)
+        rl, ol = _flat(r), _flat(o)
+        worst = max(worst, max((rl[k] - ol[k]).abs().max().item() for k in rl))
+        kls.append(ref.policy.pi_head.kl_divergence(rl, ol).mean().item())
+        same = [rl[k].argmax(-1) == ol[k].argmax(-1) for k in rl]
+        agree.append((same[0] & same[1]).float().mean().item())
+        peaks.append(peakedness(rl))
+    return {
+        "max_abs": worst,
+        "mean_kl": float(np.mean(kls)),
+        "agree": float(np.mean(agree)),
+        **{k: float(np.mean([p[k] for p in peaks])) for k in peaks[0]},
+    }
+
+
+def test_non_uniform_model_is_far_from_uniform(non_uniform):
+    errs = _rollout_errors(VPTAgent(non_uniform), VPTAgent(non_uniform), steps=4)
+    # uniform would be 1/8641 and 1/121, entropies log(8641) = 9.06 and log(121) = 4.80 nats
+    assert errs["max_prob_buttons"] > 0.05 and errs["max_prob_camera"] > 0.2  # measured 0.114, 0.338
+    assert errs["entropy_buttons"] < 6.5 and errs["entropy_camera"] < 3.5  # measured 5.46, 2.50
+    assert errs["max_abs"] == 0 and errs["agree"] == 1
+    # and the actions depend on the frame (not one constant distribution)
+    out, _ = VPTAgent(non_uniform).evaluate(_obs(8, seed=9))
+    assert len(set(out.logp["buttons"][:, 0].argmax(-1).tolist())) > 2
+
+
+def test_fast_mode_accuracy_on_a_non_uniform_model(non_uniform):
+    fast = VPTAgent(non_uniform, dtype="bfloat16", channels_last=True, pack_weights=True)
+    assert fast.encoder_dtype == torch.float32
+    errs = _rollout_errors(VPTAgent(non_uniform), fast)
+    assert 0 < errs["max_abs"] < NON_UNIFORM_MAX_ABS_LOGP
+    assert errs["mean_kl"] < NON_UNIFORM_MEAN_KL and errs["agree"] >= NON_UNIFORM_ARGMAX_AGREE
+
+
+def test_bfloat16_image_encoder_fails_the_fast_mode_bounds(non_uniform):
+    """The pre-issue-20 fast mode (image encoder in bfloat16): the bounds above must catch its error."""
+    old = VPTAgent(non_uniform, dtype="bfloat16", channels_last=True, pack_weights=True, encoder_dtype="bfloat16")
+    errs = _rollout_errors(VPTAgent(non_uniform), old)
+    assert errs["max_abs"] > 2 * NON_UNIFORM_MAX_ABS_LOGP and errs["mean_kl"] > 5 * NON_UNIFORM_MEAN_KL
+    assert errs["agree"] < NON_UNIFORM_ARGMAX_AGREE
+
+
+def test_float32_fast_mode_is_float32_to_the_last_bits(non_uniform):
+    """pack_weights in float32: prepacked convs, channels-last, one q/k/v/r GEMM, fused attention."""
+    fast32 = VPTAgent(non_uniform, channels_last=True, pack_weights=True)
+    errs = _rollout_errors(VPTAgent(non_uniform), fast32)
+    assert errs["max_abs"] < 1e-3 and errs["mean_kl"] < 1e-7 and errs["agree"] == 1  # measured 8e-6
+    assert errs["max_abs"] < 0.05 and errs["mean_kl"] <= 1e-4 and errs["agree"] >= 0.99  # the issue's target
+    assert fast32.policy is not non_uniform and not any(p.requires_grad for p in fast32.policy.parameters())

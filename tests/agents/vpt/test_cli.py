@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from agents.vpt.cli import bc_add_arguments, bc_run, idm_add_arguments, idm_run
 from agents.vpt.idm import IDMNetwork
@@ -86,6 +87,21 @@ def test_label_reports_a_bad_video_and_fails_without_stopping(tmp_path: Path, ca
     out = capsys.readouterr().out
     assert code == 1 and "failed" in out and "broken.mp4" in out and "labelled 1 videos" in out
     assert (tmp_path / "l" / "video00.jsonl").is_file()
+
+
+def test_label_fast_float32_gives_the_float32_labels(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    write_synthetic_dataset(tmp_path / "videos", 1, 12, seed=6)
+    from agents.vpt.io import save_pretrained
+
+    torch.manual_seed(4)
+    save_pretrained(IDMNetwork("tiny"), tmp_path / "idm")
+    base = ["idm", "label", str(tmp_path / "videos"), "--idm", str(tmp_path / "idm"), "--window", "8", "--stride", "4",
+            "--no-progress"]  # fmt: skip
+    assert _main(base + ["--out", str(tmp_path / "plain")]) == 0
+    assert _main(base + ["--out", str(tmp_path / "fast32"), "--fast", "--fast-dtype", "float32"]) == 0
+    capsys.readouterr()
+    plain = (tmp_path / "plain" / "video00.jsonl").read_text()
+    assert plain and plain == (tmp_path / "fast32" / "video00.jsonl").read_text()
 
 
 @pytest.mark.parametrize(

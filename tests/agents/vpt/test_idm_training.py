@@ -238,6 +238,27 @@ def test_fast_labeller_agrees_with_float32_except_near_ties() -> None:
     assert clear.mean() > 0.5  # the comparison is not vacuous
 
 
+def test_float32_fast_labeller_matches_float32_to_the_last_bits() -> None:
+    torch.manual_seed(3)
+    idm = IDMNetwork("tiny")
+    with torch.no_grad():  # heads x10: peaked outputs, so small differences would show
+        for p in idm.pi_head.parameters():
+            p.mul_(10.0)
+    reference = IDMLabeller(IDMNetwork("tiny"))
+    reference.idm.load_state_dict(idm.state_dict())
+    fast = IDMLabeller(idm, fast=True, frames_per_chunk=4, fast_dtype="float32")
+    assert type(fast.idm.net.img_process.cnn.stacks[0].firstconv.layer).__name__ == "PackedConv2d"
+    frames = np.random.default_rng(1).integers(0, 256, (12, 32, 32, 3), dtype=np.uint8)
+    ref, out = reference.logp(frames), fast.logp(frames)
+    for k in ref:
+        assert ref[k].dtype == out[k].dtype == torch.float32
+        torch.testing.assert_close(out[k], ref[k], rtol=0, atol=1e-4)
+    a, b = reference(frames), fast(frames)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="fast_dtype must be"):
+        IDMLabeller(IDMNetwork("tiny"), fast=True, fast_dtype="float16")
+
+
 # --------------------------------------------------------------------------------------------------
 # Training runs
 # --------------------------------------------------------------------------------------------------
