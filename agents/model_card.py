@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agents.checkpoints import bounded_repr
 from vpt_gym.atomic_file import write_atomic
 
 #: the file name a Hub model repository shows as its card.
@@ -55,12 +56,12 @@ class ModelCardInfo:
 
     def __post_init__(self) -> None:
         if not isinstance(self.task, str) or not self.task.strip():
-            raise ValueError(f"a model card needs a task (a non-empty string), got {_short(self.task)}")
+            raise ValueError(f"a model card needs a task (a non-empty string), got {bounded_repr(self.task)}")
         for name in ("training", "evaluation"):
             if not isinstance(getattr(self, name), Mapping):
                 raise ValueError(f"ModelCardInfo.{name} must be a mapping, got {type(getattr(self, name)).__name__}")
         if isinstance(self.tags, str) or not all(isinstance(t, str) and t for t in self.tags):
-            raise ValueError(f"ModelCardInfo.tags must be a sequence of non-empty strings, got {_short(self.tags)}")
+            raise ValueError(f"ModelCardInfo.tags must be a sequence of non-empty strings, got {bounded_repr(self.tags)}")
 
     def all_tags(self, kind_tags: Sequence[str] = ()) -> list[str]:
         """``vpt-gym``, ``reinforcement-learning``, then ``kind_tags`` and :attr:`tags`, without repeats."""
@@ -104,11 +105,6 @@ class ModelCardInfo:
         text = self.render(title, usage, files, kind_tags)
         write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         return path
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _cell(value: Any) -> str:

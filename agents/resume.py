@@ -24,6 +24,7 @@ import os
 from pathlib import Path
 from typing import Any, TextIO
 
+from agents.checkpoints import bounded_repr
 from vpt_gym.atomic_file import write_atomic
 
 __all__ = ["check_resumable", "open_metrics_log"]
@@ -40,16 +41,11 @@ def check_resumable(path: Any, saved: dict[str, Any], current: dict[str, Any], k
     """
     changed = {k: (saved.get(k), current.get(k)) for k in keys if saved.get(k) != current.get(k)}
     if changed:
-        detail = ", ".join(f"{k}: {_short(a)} -> {_short(b)}" for k, (a, b) in changed.items())
+        detail = ", ".join(f"{k}: {bounded_repr(a, 80)} -> {bounded_repr(b, 80)}" for k, (a, b) in changed.items())
         raise ValueError(
             f"{path}: cannot resume with different settings ({detail}); use the same settings, another "
             "output directory, or resume=False (--no-resume) to start over"
         )
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def open_metrics_log(path: str | os.PathLike, step: int) -> TextIO:
