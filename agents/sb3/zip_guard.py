@@ -48,6 +48,9 @@ MAX_DATA_BYTES = 64 << 20
 #: compress by ~10%, a deflate bomb by up to 1000x.
 MAX_INFLATE_RATIO = 100
 INFLATE_SLACK = 16 << 20
+#: Largest rollout buffer a zip may ask for (``n_steps * n_envs`` transitions; SB3 allocates it on load, before
+#: any weight is read). rl-zoo's largest settings use about 131k; this is twice that.
+MAX_ROLLOUT_TRANSITIONS = 1 << 18
 
 
 class UntrustedPickleError(CheckpointError):
@@ -123,6 +126,7 @@ def check_sb3_zip(
         raise CheckpointError(f"{source}: its 'data' member is not JSON ({describe_error(e)})") from e
     if not isinstance(data, dict):
         raise CheckpointError(f"{source}: its 'data' member is not a JSON object")
+    _check_rollout_size(data, source)
     replaced = set(custom_objects or {})
     serialized = [
         key for key, value in data.items() if isinstance(value, dict) and ":serialized:" in value and key not in replaced
@@ -130,6 +134,22 @@ def check_sb3_zip(
     if serialized and not trust_remote_code:
         raise UntrustedPickleError(serialized, source)
     return serialized
+
+
+def _check_rollout_size(data: dict[str, Any], source: str) -> None:
+    """Refuse ``n_steps`` / ``n_envs`` that are not positive integers or whose product exceeds
+    :data:`MAX_ROLLOUT_TRANSITIONS`: SB3 sizes the rollout buffer from them when it loads the zip."""
+    sizes = {}
+    for name in ("n_steps", "n_envs"):
+        value = data.get(name, 1)
+        if type(value) is not int or value < 1:
+            raise CheckpointError(f"{source}: {name} must be a positive integer, got {bounded_repr(value, 80)}")
+        sizes[name] = value
+    if sizes["n_steps"] * sizes["n_envs"] > MAX_ROLLOUT_TRANSITIONS:
+        raise CheckpointError(
+            f"{source}: n_steps * n_envs = {sizes['n_steps']} * {sizes['n_envs']} transitions would be allocated for "
+            f"the rollout buffer (at most {MAX_ROLLOUT_TRANSITIONS}); refusing it"
+        )
 
 
 def pth_bytes(path: str | os.PathLike | io.BufferedIOBase) -> tuple[int, int]:

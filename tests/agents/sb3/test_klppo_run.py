@@ -238,3 +238,22 @@ def test_a_run_pushed_to_the_hub_resumes_from_its_repo_id(tmp_path, monkeypatch)
     assert resumed.kl_iteration == run.kl_iteration == 1
     with pytest.raises(FileNotFoundError, match="me/absent"):
         KLPPO.from_pretrained("me/absent", env(), device="cpu")
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"n_steps": 10**9, "n_envs": 1}, r"n_steps \* n_envs = 1000000000 \* 1 transitions"),
+    ({"n_steps": 2048, "n_envs": 4096}, r"2048 \* 4096 transitions"),
+    ({"n_steps": -1}, "n_steps must be a positive integer, got -1"),
+    ({"n_steps": 64, "n_envs": "8"}, "n_envs must be a positive integer, got '8'"),
+])
+def test_a_zip_asking_for_a_huge_rollout_buffer_is_refused_even_when_trusted(tmp_path, data, message):
+    """SB3 allocates the rollout buffer from the zip's n_steps * n_envs before reading any weight: bounded."""
+    from agents.sb3.zip_guard import check_sb3_zip
+
+    path = tmp_path / "model.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("data", json.dumps({"gamma": 0.99, **data}))
+    with pytest.raises(CheckpointError, match=message):
+        check_sb3_zip(path, trust_remote_code=True)
+    with pytest.raises(CheckpointError, match=message):
+        KLPPO.load(path, trust_remote_code=True)
