@@ -9,16 +9,12 @@ from benchmarks.agents import AgentContext, AgentOptions, AgentUnavailable, chec
 from benchmarks.minerl_items import ITEMS, first_obtained, item_success, make_item_env
 from benchmarks.suites import Suite
 from tests.support.minerl_item_double import ScheduledFactory
+from tests.support.torch_threads import one_torch_thread  # noqa: F401 - fixture
 
 ENV_ID = "vpt_gym/MineRLObtainDiamondShovel-v0"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_first_obtained_maps_minerl_names_to_vpt_items():

@@ -16,14 +16,10 @@ from benchmarks.learning_curves import curve_summary, running_mean
 from benchmarks.suites import Suite
 from tests.support.constant_pixel_env import register
 from tests.support.fake_vlm import FakeVLM
+from tests.support.torch_threads import one_torch_thread  # noqa: F401 - fixture
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 WALKER = "vpt_gym/walker-stand-v0"

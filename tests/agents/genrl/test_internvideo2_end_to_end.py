@@ -23,17 +23,13 @@ from agents.genrl.vlm import load_vlm  # noqa: E402
 from tests.support.genrl_reference import save_reference_checkpoint  # noqa: E402
 from tests.support.moving_pattern_env import MovingSquareEnv  # noqa: E402
 from tests.support.tiny_internvideo2 import save_tiny_internvideo2  # noqa: E402
+from tests.support.torch_threads import one_torch_thread  # noqa: E402,F401 - fixture
 
 PROMPT = "a walker runs"
 WALKER = "vpt_gym/walker-stand-v0"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
