@@ -60,7 +60,7 @@ from tqdm.auto import tqdm
 from benchmarks.stage_progress import StageProgress
 from vpt_gym.atomic_file import replace_directory_atomic, write_atomic
 
-__all__ = ["Args", "run", "main", "TECH_TREE", "AGENTS"]
+__all__ = ["Args", "run", "main", "seed_summary", "above", "plot_learning_curves", "TECH_TREE", "AGENTS"]
 
 #: Crafter's 22 achievements, the tech tree first (wood -> diamond), then the survival ones.
 TECH_TREE: tuple[str, ...] = (
@@ -73,13 +73,13 @@ TECH_TREE: tuple[str, ...] = (
 #: Agents evaluated, in the order of the tables.
 AGENTS: tuple[str, ...] = ("random", "demonstrator", "ppo_scratch", "bc_true", "bc_pseudo", "bc_klppo")
 
-#: The pipeline's stages, in order (each resumable from its marker file).
+#: The shared stages, then each seed's (``seed-<s>/stages/``), each resumable from its marker file.
 STAGES: tuple[str, ...] = ("demos", "idm", "label", "bc_true", "bc_pseudo", "ppo_scratch", "bc_klppo", "evaluate")
 
 
 @dataclass
 class Args:
-    """Settings of the pipeline (the default took 60 minutes at 1 thread on this 2-core CPU).
+    """Settings of the pipeline (see the module docstring for the measured wall times).
 
     ``idm_epochs`` is 40 because the IDM learns movement directions late: on the default data its held-out
     accuracy was 31-38% up to about 640 updates (it tells "moved" from "did not" but not where), then rose
@@ -87,43 +87,60 @@ class Args:
     were 32% accurate; at 40 they are 90%.
 
     :param run_dir: where everything is written (stages are skipped when their result exists).
-    :param seed: demonstrator episode ``i`` of the labelled set is ``reset(seed=seed + i)``, of the
-        unlabelled set ``seed + 1000 + i``; evaluation episodes use ``seed + 10000 + i``; it also seeds
-        the networks and PPO.
+    :param seed: the data seed: demonstrator episode ``i`` of the labelled set is ``reset(seed=seed + i)``, of
+        the unlabelled set ``seed + 1000 + i``; the IDM is trained with it. The demonstrations, the IDM and
+        its pseudo-labels are shared by every entry of ``seeds``.
+    :param seeds: the agent seeds: each one trains its own BC policies, PPO from scratch and BC + KL-PPO
+        (network initialisation, data order, PPO's envs and sampling) and evaluates every agent on its own
+        evaluation episodes (``reset(seed=10000 + 1000 * s + i)``), the same for all agents of that seed.
     :param threads: torch threads.
     :param episode_length: steps per episode (demonstrations, PPO, evaluation).
     :param labelled_episodes: demonstrator episodes with actions (the IDM's data).
     :param unlabelled_episodes: demonstrator episodes whose actions are withheld (pseudo-labelled, BC data).
+    :param bc_val_episodes: of the unlabelled episodes, this many (the last ones) are BC's validation set:
+        pseudo-labelled like the rest, never trained on; BC keeps the epoch with the lowest validation loss
+        on their pseudo-labels (early stopping, no true action involved).
     :param idm_window: IDM window (training and labelling; labelling stride ``idm_window // 2``).
     :param idm_epochs: IDM epochs over the labelled set. :param idm_batch: IDM windows per update.
     :param idm_lr: IDM learning rate.
-    :param bc_epochs: BC epochs. :param bc_batch: BC lanes. :param bc_lr: BC learning rate.
-    :param rl_steps: env steps of PPO from scratch and of KL-PPO fine-tuning (each; PPO rounds it up to whole
-        rollouts of ``n_envs * n_steps``).
-    :param n_envs: parallel envs in PPO. :param n_steps: rollout steps per env (a multiple of the
-        policy's chunk length, 16). :param ppo_batch: PPO minibatch (a multiple of 16).
-    :param ppo_epochs: PPO epochs per rollout. :param ppo_lr: PPO learning rate (both runs).
+    :param bc_epochs: most BC epochs. :param bc_patience: stop after this many epochs without a better
+        validation loss. :param bc_batch: BC lanes. :param bc_lr: BC learning rate.
+    :param bc_true: also train "BC on true actions" (the withheld ones) per seed, the comparison that tells
+        whether the pseudo-labels cost anything.
+    :param rl_ladder: env steps at which PPO from scratch and BC + KL-PPO are saved and evaluated (one run per
+        seed and arm, continued from rung to rung; multiples of ``n_envs * n_steps``).
+    :param n_envs: parallel envs in PPO (``DummyVecEnv``: one process). :param n_steps: rollout steps per env
+        (a multiple of the policy's chunk length, 16). :param ppo_batch: PPO minibatch (a multiple of 16).
+    :param ppo_epochs: PPO epochs per rollout. :param ppo_lr: PPO learning rate (both arms).
     :param ent_coef: entropy bonus of PPO from scratch. :param kl_coef: KL coefficient of the fine-tuning
-        (VPT: 0.2, decayed by ``kl_decay`` per iteration).
-    :param kl_decay: per-iteration decay of ``kl_coef``.
-    :param eval_episodes: evaluation episodes per agent.
+        (VPT: 0.2, decayed by ``kl_decay`` per iteration). :param kl_decay: per-iteration decay of ``kl_coef``.
+    :param eval_episodes: evaluation episodes per agent and seed.
+    :param eval_deterministic: evaluate the trained policies with argmax actions (default: sampled, as VPT).
+    :param fraction_sweep: labelled-episode counts (each below ``labelled_episodes``) for the "BC score vs
+        labelled fraction" sweep: for each, an IDM trained on the first that many labelled episodes (same
+        number of updates as the main IDM), its pseudo-labels, BC of the first seed on them, and its
+        evaluation. Empty: no sweep.
     :param progress: progress bars.
     """
 
     run_dir: str = "runs/vpt_crafter"
     seed: int = 0
+    seeds: tuple[int, ...] = (0, 1, 2)
     threads: int = 1
     episode_length: int = 500
     labelled_episodes: int = 25
-    unlabelled_episodes: int = 40
+    unlabelled_episodes: int = 100
+    bc_val_episodes: int = 10
     idm_window: int = 32
     idm_epochs: int = 40
     idm_batch: int = 8
     idm_lr: float = 1e-3
-    bc_epochs: int = 30
+    bc_epochs: int = 10
+    bc_patience: int = 2
     bc_batch: int = 8
     bc_lr: float = 5e-4
-    rl_steps: int = 40_960
+    bc_true: bool = True
+    rl_ladder: tuple[int, ...] = (5_120, 10_240, 20_480)
     n_envs: int = 4
     n_steps: int = 128
     ppo_batch: int = 128
@@ -133,14 +150,41 @@ class Args:
     kl_coef: float = 0.2
     kl_decay: float = 0.9995
     eval_episodes: int = 20
+    eval_deterministic: bool = False
+    fraction_sweep: tuple[int, ...] = ()
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.seeds = tuple(int(s) for s in self.seeds)
+        self.rl_ladder = tuple(int(s) for s in self.rl_ladder)
+        self.fraction_sweep = tuple(int(k) for k in self.fraction_sweep)
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
+            raise ValueError(f"seeds must be distinct non-negative integers, got {self.seeds!r}")
+        rollout = self.n_envs * self.n_steps
+        if not self.rl_ladder or list(self.rl_ladder) != sorted(set(self.rl_ladder)) or any(
+            r <= 0 or r % rollout for r in self.rl_ladder
+        ):
+            raise ValueError(f"rl_ladder must be increasing positive multiples of n_envs * n_steps = {rollout}, "
+                             f"got {self.rl_ladder!r}")  # fmt: skip
+        if not 0 < self.bc_val_episodes < self.unlabelled_episodes:
+            raise ValueError(f"bc_val_episodes must be in [1, unlabelled_episodes - 1 = {self.unlabelled_episodes - 1}], "
+                             f"got {self.bc_val_episodes!r}")  # fmt: skip
+        if any(not 0 < k < self.labelled_episodes for k in self.fraction_sweep):
+            raise ValueError(f"fraction_sweep entries must be in [1, labelled_episodes - 1 = {self.labelled_episodes - 1}], "
+                             f"got {self.fraction_sweep!r}")  # fmt: skip
+
+    @property
+    def rl_steps(self) -> int:
+        """The top rung of the ladder (the RL budget of each arm)."""
+        return self.rl_ladder[-1]
 
     @classmethod
     def quick(cls, run_dir: str = "runs/vpt_crafter_quick") -> "Args":
-        """A smoke-sized run (well under 3 minutes here): every stage, tiny sizes (numbers mean little)."""
+        """A smoke-sized run (about 2 minutes here): every stage, tiny sizes, 2 seeds (numbers mean little)."""
         return cls(
-            run_dir=run_dir, episode_length=120, labelled_episodes=2, unlabelled_episodes=3, idm_epochs=3,
-            bc_epochs=1, rl_steps=2048, n_envs=2, n_steps=64, ppo_batch=64, ppo_epochs=1, eval_episodes=2,
+            run_dir=run_dir, seeds=(0, 1), episode_length=120, labelled_episodes=3, unlabelled_episodes=4,
+            bc_val_episodes=1, idm_epochs=2, bc_epochs=2, bc_patience=1, rl_ladder=(128, 256), n_envs=2,
+            n_steps=64, ppo_batch=64, ppo_epochs=1, eval_episodes=2, fraction_sweep=(1,),
         )  # fmt: skip
 
 
@@ -154,16 +198,18 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 
 def _stage(run_dir: Path, name: str, fn: Callable[[], dict[str, Any]],
-           stages: StageProgress | None = None) -> dict[str, Any]:
+           stages: StageProgress | None = None, bar_name: str | None = None) -> dict[str, Any]:
     """Run ``fn`` unless ``stages/<name>.json`` exists; record its result and wall time there (and advance the
-    pipeline's stage bar, ``stages``, when given)."""
-    stages = stages or StageProgress(name, [name], enabled=False)
+    pipeline's stage bar, ``stages``, at ``bar_name`` (default ``name``), when given)."""
+    bar_name = bar_name or name
+    if stages is None or bar_name not in stages.names:
+        stages = StageProgress(bar_name, [bar_name], enabled=False)
     marker = run_dir / "stages" / f"{name}.json"
     if marker.is_file():
         tqdm.write(f"[vpt-crafter] {name}: done before, skipped ({marker})")
-        stages.skip(name)
+        stages.skip(bar_name)
         return json.loads(marker.read_text())
-    with stages.stage(name):
+    with stages.stage(bar_name):
         started = time.perf_counter()
         result = fn()
         result["seconds"] = time.perf_counter() - started
@@ -189,48 +235,76 @@ def _episode_result(achievements: list[tuple[str, ...]], returns: list[float]) -
     }
 
 
+#: two-sided 95% Student-t quantiles by degrees of freedom (1-10); above 10 the normal 1.96 is used.
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
+
+
+def seed_summary(values: list[float]) -> dict[str, Any]:
+    """Mean, sample standard deviation, range and 95% Student-t interval of the mean of per-seed values.
+
+    Example::
+
+        >>> s = seed_summary([1.0, 2.0, 3.0])
+        >>> s["mean"], s["std"], s["n"], [round(x, 3) for x in s["ci95"]]
+        (2.0, 1.0, 3, [-0.484, 4.484])
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0:
+        raise ValueError("seed_summary needs at least one value")
+    std = float(x.std(ddof=1)) if x.size > 1 else 0.0
+    half = (_T975[x.size - 2] if x.size - 1 <= len(_T975) else 1.96) * std / np.sqrt(x.size) if x.size > 1 else 0.0
+    mean = float(x.mean())
+    return {"mean": mean, "std": std, "n": int(x.size), "min": float(x.min()), "max": float(x.max()),
+            "ci95": [mean - half, mean + half], "values": [float(v) for v in x]}  # fmt: skip
+
+
+def above(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether summary ``a``'s 95% interval lies wholly above ``b``'s (the issue's "intervals do not overlap")."""
+    return bool(a["ci95"][0] > b["ci95"][1])
+
+
 # --------------------------------------------------------------------------------------------------
-# stages
+# stages shared by every seed: demonstrations, IDM, pseudo-labels
 # --------------------------------------------------------------------------------------------------
 
 
 def _demos(args: Args, root: Path) -> dict[str, Any]:
-    """Demonstrator episodes in the contractor layout: labelled/, unlabelled/ (video only), withheld/."""
-    from tqdm.auto import tqdm
-
+    """Demonstrator episodes in the contractor layout: labelled/, unlabelled/{train,val}/ (video only) and
+    withheld/{train,val}/ (their true actions)."""
     from agents.crafter_demonstrator import run_demonstrator, write_episode
 
     env = _crafter_env(args.episode_length)
-    sets = [("labelled", args.labelled_episodes, args.seed), ("unlabelled", args.unlabelled_episodes, args.seed + 1000)]
+    n_train = args.unlabelled_episodes - args.bc_val_episodes
+    plan = [("labelled", "", args.seed + i) for i in range(args.labelled_episodes)]
+    plan += [("unlabelled", "train" if i < n_train else "val", args.seed + 1000 + i) for i in range(args.unlabelled_episodes)]
     steps = {"labelled": 0, "unlabelled": 0}
     achievements: list[tuple[str, ...]] = []
-    bar = tqdm(total=args.labelled_episodes + args.unlabelled_episodes, unit="episode", desc="demonstrations",
-               disable=not args.progress)  # fmt: skip
-    for name, n, first_seed in sets:
-        (root / name).mkdir(parents=True, exist_ok=True)
-        (root / "withheld").mkdir(parents=True, exist_ok=True)
-        for i in range(n):
-            stem = root / name / f"episode-{first_seed + i:05d}"
-            (episode,) = run_demonstrator(env, 1, first_seed + i)
-            write_episode(episode, stem)
-            if name == "unlabelled":  # withhold the actions: the video alone stays in unlabelled/
-                os.replace(stem.with_suffix(".jsonl"), root / "withheld" / f"{stem.name}.jsonl")
-            steps[name] += len(episode)
-            achievements.append(episode.achievements)
-            bar.update(1)
-    bar.close()
+    started = time.perf_counter()
+    for name, part, episode_seed in tqdm(plan, unit="episode", desc="demonstrations", disable=not args.progress):
+        folder = root / name / part
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = folder / f"episode-{episode_seed:05d}"
+        (episode,) = run_demonstrator(env, 1, episode_seed)
+        write_episode(episode, stem)
+        if name == "unlabelled":  # withhold the actions: the video alone stays in unlabelled/
+            (root / "withheld" / part).mkdir(parents=True, exist_ok=True)
+            os.replace(stem.with_suffix(".jsonl"), root / "withheld" / part / f"{stem.name}.jsonl")
+        steps[name] += len(episode)
+        achievements.append(episode.achievements)
+    seconds = time.perf_counter() - started
     return {"labelled_steps": steps["labelled"], "unlabelled_steps": steps["unlabelled"],
+            "steps_per_second": (steps["labelled"] + steps["unlabelled"]) / seconds,
             "demo_achievements": [list(a) for a in achievements]}  # fmt: skip
 
 
-def _idm(args: Args, root: Path) -> dict[str, Any]:
+def _idm(args: Args, root: Path, data: Path, out: Path, epochs: int) -> dict[str, Any]:
     from agents.vpt.config import CRAFTER_IDM
     from agents.vpt.idm_training import IDMTrainingConfig, train_idm
 
     config = dataclasses.replace(CRAFTER_IDM, timesteps=args.idm_window)
     result = train_idm(IDMTrainingConfig(
-        data=str(root / "labelled"), out_dir=str(root / "idm"), model=config.to_dict(), val_fraction=0.2,
-        window=args.idm_window, batch_size=args.idm_batch, epochs=args.idm_epochs, lr=args.idm_lr,
+        data=str(data), out_dir=str(out), model=config.to_dict(), val_fraction=0.2,
+        window=args.idm_window, batch_size=args.idm_batch, epochs=epochs, lr=args.idm_lr,
         seed=args.seed, checkpoint_every=200, log_every=50, log_formats=("csv",), progress=args.progress,
         prefetch=0,
     ))  # fmt: skip
@@ -238,46 +312,76 @@ def _idm(args: Args, root: Path) -> dict[str, Any]:
     return {"steps": result.steps, "final_loss": result.losses[-1] if result.losses else None, "val": metrics}
 
 
-def _label(args: Args, root: Path) -> dict[str, Any]:
+def _label(args: Args, root: Path, idm_dir: Path, pseudo: Path) -> dict[str, Any]:
     from agents.vpt.action_codecs import CrafterStepDecoder
     from agents.vpt.contractor import read_jsonl
     from agents.vpt.idm_training import IDMLabeller
     from agents.vpt.labelling import label_directory
+    from vpt_gym.envs.crafter import ACTION_NAMES
 
-    labeller = IDMLabeller(str(root / "idm" / "final"))
+    labeller = IDMLabeller(str(idm_dir / "final"))
     report = label_directory(
-        root / "unlabelled", labeller, root / "pseudo", window=args.idm_window, stride=max(1, args.idm_window // 2),
+        root / "unlabelled", labeller, pseudo, window=args.idm_window, stride=max(1, args.idm_window // 2),
         resolution=labeller.resolution, action_codec="crafter", progress=args.progress,
     )  # fmt: skip
     if report.failed:
         raise RuntimeError(f"pseudo-labelling failed for {report.failed}")
-    correct = total = 0
     confusion = np.zeros((17, 17), np.int64)  # [true, predicted]
-    for pseudo in sorted((root / "pseudo").glob("*.jsonl")):
-        true_dec, pred_dec = CrafterStepDecoder(str(pseudo)), CrafterStepDecoder(str(pseudo))
-        truth = [true_dec.convert(s)[0]["action"] for s in read_jsonl(root / "withheld" / pseudo.name)]
-        guess = [pred_dec.convert(s)[0]["action"] for s in read_jsonl(pseudo)]
+    for path in sorted(pseudo.rglob("*.jsonl")):
+        withheld = root / "withheld" / path.relative_to(pseudo)
+        true_dec, pred_dec = CrafterStepDecoder(str(path)), CrafterStepDecoder(str(path))
+        truth = [true_dec.convert(s)[0]["action"] for s in read_jsonl(withheld)]
+        guess = [pred_dec.convert(s)[0]["action"] for s in read_jsonl(path)]
         if len(truth) != len(guess):
-            raise RuntimeError(f"{pseudo}: {len(guess)} pseudo-labels for {len(truth)} withheld actions")
+            raise RuntimeError(f"{path}: {len(guess)} pseudo-labels for {len(truth)} withheld actions")
         np.add.at(confusion, (np.asarray(truth), np.asarray(guess)), 1)
-        correct += sum(t == g for t, g in zip(truth, guess))
-        total += len(truth)
-    return {"idm_accuracy": correct / max(total, 1), "frames": total, "confusion": confusion.tolist()}
+    total = int(confusion.sum())
+    per_class = {ACTION_NAMES[i]: {"frames": int(confusion[i].sum()),
+                                   "recall": float(confusion[i, i] / confusion[i].sum()) if confusion[i].sum() else None,
+                                   "precision": float(confusion[i, i] / confusion[:, i].sum()) if confusion[:, i].sum() else None}
+                 for i in range(17)}  # fmt: skip
+    return {"idm_accuracy": float(np.trace(confusion) / max(total, 1)), "frames": total, "confusion": confusion.tolist(),
+            "per_class": per_class}  # fmt: skip
 
 
-def _bc(args: Args, root: Path, labels: str, name: str) -> dict[str, Any]:
-    from agents.vpt.bc import BCConfig, train_bc
+# --------------------------------------------------------------------------------------------------
+# per-seed stages: BC, the RL ladder, evaluation
+# --------------------------------------------------------------------------------------------------
+
+
+def _bc(args: Args, root: Path, labels: Path, out: Path, seed: int) -> dict[str, Any]:
+    """BC on ``unlabelled/train`` with ``labels``, one epoch per call of ``train_bc`` (resumable), keeping the
+    epoch with the lowest loss on ``unlabelled/val`` under the same kind of labels (``best/``)."""
+    from agents.vpt.bc import BCConfig, evaluate_bc, train_bc
     from agents.vpt.config import CRAFTER_POLICY
+    from agents.vpt.contractor import find_pairs
+    from agents.vpt.io import save_pretrained
 
-    result = train_bc(BCConfig(
-        data=str(root / "unlabelled"), labels=str(root / labels), out_dir=str(root / name),
-        policy=CRAFTER_POLICY.to_dict(), batch_size=args.bc_batch, epochs=args.bc_epochs, lr=args.bc_lr,
-        drop_null="none", seed=args.seed, checkpoint_every=200, log_every=50, log_formats=("csv",),
-        progress=args.progress, prefetch=0,
-    ))  # fmt: skip
-    k = max(1, len(result.losses) // 10)
-    return {"steps": result.steps, "first_loss": float(np.mean(result.losses[:k])) if result.losses else None,
-            "last_loss": float(np.mean(result.losses[-k:])) if result.losses else None}  # fmt: skip
+    log_path = out / "early_stopping.json"
+    log = json.loads(log_path.read_text()) if log_path.is_file() else {"val_loss": [], "train_loss": [], "steps": []}
+    val_pairs, _ = find_pairs(root / "unlabelled" / "val", labels_root=labels / "val")
+    while len(log["val_loss"]) < args.bc_epochs:
+        best = int(np.argmin(log["val_loss"])) if log["val_loss"] else -1
+        if log["val_loss"] and len(log["val_loss"]) - 1 - best >= args.bc_patience:
+            break
+        epoch = len(log["val_loss"]) + 1
+        result = train_bc(BCConfig(
+            data=str(root / "unlabelled" / "train"), labels=str(labels / "train"), out_dir=str(out),
+            policy=CRAFTER_POLICY.to_dict(), batch_size=args.bc_batch, epochs=epoch, lr=args.bc_lr,
+            drop_null="none", seed=seed, checkpoint_every=200, log_every=50, log_formats=("csv",),
+            progress=args.progress, prefetch=0,
+        ))  # fmt: skip
+        val = evaluate_bc(result.policy, val_pairs, args.bc_batch, None, "none")
+        if not log["val_loss"] or val < min(log["val_loss"]):
+            replace_directory_atomic(out / "best", lambda tmp: save_pretrained(result.policy, tmp))
+        log["val_loss"].append(float(val))
+        log["train_loss"].append(float(np.mean(result.losses)) if result.losses else None)
+        log["steps"].append(int(result.steps))
+        _write_json_atomic(log_path, log)
+        tqdm.write(f"[vpt-crafter] {out.name} epoch {epoch}: validation loss {val:.4f}")
+    best = int(np.argmin(log["val_loss"]))
+    return {"epochs": len(log["val_loss"]), "best_epoch": best + 1, "best_val_loss": log["val_loss"][best],
+            "steps": log["steps"][best], **log}  # fmt: skip
 
 
 def _vec_env(args: Args, seed: int) -> Any:
@@ -286,48 +390,65 @@ def _vec_env(args: Args, seed: int) -> Any:
     return make_vec_env(lambda: _crafter_env(args.episode_length), n_envs=args.n_envs, seed=seed)
 
 
-def _rl(args: Args, root: Path, name: str, init_from: str | None) -> dict[str, Any]:
+def _rl(args: Args, arm_dir: Path, seed: int, init_from: str | None) -> dict[str, Any]:
+    """One PPO run per seed and arm, saved at every rung of ``rl_ladder`` (``steps-<n>/``, the policy) and
+    resumable from the last rung reached (``run/``, the whole KLPPO state with its RNG)."""
     import torch
 
     from agents.sb3.kl_ppo import KLPPO
     from agents.sb3.vpt_policy import VPTActorCriticPolicy
     from agents.vpt.config import CRAFTER_POLICY
 
-    env = _vec_env(args, args.seed + 20_000)
+    env = _vec_env(args, seed + 20_000)
+    run_dir = arm_dir / "run"
     common = dict(n_steps=args.n_steps, batch_size=args.ppo_batch, n_epochs=args.ppo_epochs,
-                  learning_rate=args.ppo_lr, seed=args.seed, verbose=0, device="cpu")  # fmt: skip
-    torch.manual_seed(args.seed)
-    if init_from is None:
+                  learning_rate=args.ppo_lr, seed=seed, verbose=0, device="cpu")  # fmt: skip
+    if (run_dir / "klppo.json").is_file():
+        model = KLPPO.from_pretrained(str(run_dir), env, restore_rng=True, device="cpu")
+    elif init_from is None:
+        torch.manual_seed(seed)
         model = KLPPO(VPTActorCriticPolicy, env, policy_kwargs={"vpt_config": CRAFTER_POLICY.to_dict()},
                       kl_coef=0.0, ent_coef=args.ent_coef, **common)  # fmt: skip
     else:
+        torch.manual_seed(seed)
         model = KLPPO.from_pretrained(init_from, env, kl_coef=args.kl_coef, kl_decay=args.kl_decay, **common)
-    model.learn(args.rl_steps, progress_bar=args.progress)
-    out = root / name
-    replace_directory_atomic(out, model.policy.save_pretrained)
+    seconds: dict[str, float] = {}
+    for rung in args.rl_ladder:
+        out = arm_dir / f"steps-{rung}"
+        if out.is_dir():
+            continue
+        started = time.perf_counter()
+        if model.num_timesteps < rung:
+            model.learn(rung - model.num_timesteps, reset_num_timesteps=False, progress_bar=args.progress)
+            replace_directory_atomic(run_dir, model.save_pretrained)
+        replace_directory_atomic(out, model.policy.save_pretrained)
+        seconds[str(rung)] = time.perf_counter() - started
+        tqdm.write(f"[vpt-crafter] {arm_dir.name}: {model.num_timesteps} env steps")
     env.close()
-    kl = model.logger.name_to_value.get("train/kl_ref")
-    return {"env_steps": int(model.num_timesteps), "last_kl_ref": None if kl is None else float(kl)}
+    kl = model.logger.name_to_value.get("train/kl_ref") if hasattr(model, "_logger") else None
+    return {"env_steps": int(model.num_timesteps), "last_kl_ref": None if kl is None else float(kl),
+            "rung_seconds": seconds}  # fmt: skip
 
 
-def _evaluate_policy(args: Args, policy_dir: Path | None, kind: str) -> dict[str, Any]:
-    """``eval_episodes`` episodes (seeds ``seed + 10000 + i``), all run in lockstep (one batched policy call per step)."""
+def _evaluate_policy(args: Args, policy_dir: Path | None, kind: str, seed: int) -> dict[str, Any]:
+    """``eval_episodes`` episodes (``reset(seed=10000 + 1000 * seed + i)``), all run in lockstep (one batched
+    policy call per step)."""
     import torch
 
     n = args.eval_episodes
     envs = [_crafter_env(args.episode_length) for _ in range(n)]
-    seeds = [args.seed + 10_000 + i for i in range(n)]
+    seeds = [10_000 + 1000 * seed + i for i in range(n)]
     obs = np.stack([env.reset(seed=s)[0] for env, s in zip(envs, seeds)])
     done = np.zeros(n, bool)
     returns = np.zeros(n)
     achievements: list[tuple[str, ...]] = [()] * n
-    rng = np.random.default_rng(args.seed + 10_000)
+    rng = np.random.default_rng(seeds[0])
     policy, state, demonstrators = None, None, []
     if kind == "policy":
         from agents.sb3.vpt_policy import VPTActorCriticPolicy
 
         policy = VPTActorCriticPolicy.load(str(policy_dir), device="cpu")
-        torch.manual_seed(args.seed + 10_000)
+        torch.manual_seed(seeds[0])
     elif kind == "demonstrator":
         from agents.crafter_demonstrator import CrafterDemonstrator
 
@@ -335,9 +456,11 @@ def _evaluate_policy(args: Args, policy_dir: Path | None, kind: str) -> dict[str
         for d, env in zip(demonstrators, envs):
             d.reset(env)
     first = np.ones(n, bool)
+    steps = 0
+    started = time.perf_counter()
     while not done.all():
         if policy is not None:
-            actions, state = policy.predict(obs, state, episode_start=first)
+            actions, state = policy.predict(obs, state, episode_start=first, deterministic=args.eval_deterministic)
         elif demonstrators:
             actions = np.array([d.act(env) if not x else 0 for d, env, x in zip(demonstrators, envs, done)])
         else:
@@ -348,24 +471,56 @@ def _evaluate_policy(args: Args, policy_dir: Path | None, kind: str) -> dict[str
                 continue
             obs[i], reward, terminated, truncated, info = env.step(int(actions[i]))
             returns[i] += float(reward)
+            steps += 1
             if terminated or truncated:
                 done[i] = True
                 achievements[i] = tuple(info["episode_achievements"])
-    return _episode_result(achievements, returns.tolist())
+    result = _episode_result(achievements, returns.tolist())
+    result["env_steps_per_second"] = steps / (time.perf_counter() - started)
+    return result
 
 
-def _evaluate(args: Args, root: Path) -> dict[str, Any]:
-    agents: dict[str, Any] = {}
-    for name in AGENTS:
-        started = time.perf_counter()
-        kind = name if name in ("random", "demonstrator") else "policy"
-        policy_dir = None
-        if kind == "policy":
-            policy_dir = root / name / "final" if name.startswith("bc_") and name != "bc_klppo" else root / name
-        agents[name] = _evaluate_policy(args, policy_dir, kind)
-        tqdm.write(f"[vpt-crafter] evaluated {name}: score {agents[name]['score']:.2f}% "
-              f"({time.perf_counter() - started:.0f} s)")  # fmt: skip
-    return {"agents": agents}
+def _evaluate(args: Args, seed_dir: Path, seed: int, stages: StageProgress | None = None) -> dict[str, Any]:
+    """Every agent of one seed, each evaluation its own resumable stage (``eval_<agent>``)."""
+    targets: list[tuple[str, str, Path | None]] = [("random", "random", None), ("demonstrator", "demonstrator", None)]
+    for name in ("bc_true", "bc_pseudo"):
+        if (seed_dir / name / "best").is_dir():
+            targets.append((name, "policy", seed_dir / name / "best"))
+    for arm in ("ppo_scratch", "bc_klppo"):
+        targets += [(f"{arm}@{rung}", "policy", seed_dir / arm / f"steps-{rung}") for rung in args.rl_ladder]
+    out = {}
+    for name, kind, policy_dir in targets:
+        out[name] = _stage(seed_dir, f"eval_{name}", lambda: _evaluate_policy(args, policy_dir, kind, seed), stages)
+        tqdm.write(f"[vpt-crafter] seed {seed} {name}: score {out[name]['score']:.2f}%")
+    return out
+
+
+def _fraction_sweep(args: Args, root: Path, bar: StageProgress) -> dict[str, Any]:
+    """BC score vs labelled fraction: IDMs on the first ``k`` labelled episodes (same number of updates)."""
+    seed = args.seeds[0]
+    main_idm = json.loads((root / "stages" / "idm.json").read_text())
+    out: dict[str, Any] = {}
+    for k in args.fraction_sweep:
+        sweep = root / "fraction" / f"labelled-{k}"
+        data = sweep / "labelled"
+        if not data.is_dir():
+            data.mkdir(parents=True)
+            for video in sorted((root / "labelled").glob("*.mp4"))[:k]:
+                for suffix in (".mp4", ".jsonl"):
+                    os.link(video.with_suffix(suffix), data / video.with_suffix(suffix).name)
+        epochs = max(1, round(args.idm_epochs * args.labelled_episodes / k))  # about the main IDM's updates
+        idm = _stage(sweep, "idm", lambda: _idm(args, root, data, sweep / "idm", epochs))
+        label = _stage(sweep, "label", lambda: _label(args, root, sweep / "idm", sweep / "pseudo"))
+        bc = _stage(sweep, "bc_pseudo", lambda: _bc(args, root, sweep / "pseudo", sweep / "bc_pseudo", seed))
+        ev = _stage(sweep, "eval_bc_pseudo", lambda: _evaluate_policy(args, sweep / "bc_pseudo" / "best", "policy", seed))
+        out[str(k)] = {"labelled_episodes": k, "idm_epochs": epochs, "idm_steps": idm["steps"],
+                       "idm_accuracy": label["idm_accuracy"], "bc_score": ev["score"], "bc_best_epoch": bc["best_epoch"]}
+    labelled = json.loads((root / "stages" / "demos.json").read_text())
+    main = json.loads((root / "stages" / "label.json").read_text())
+    out[str(args.labelled_episodes)] = {"labelled_episodes": args.labelled_episodes, "idm_epochs": args.idm_epochs,
+                                        "idm_steps": main_idm["steps"], "idm_accuracy": main["idm_accuracy"],
+                                        "bc_score": None, "labelled_steps": labelled["labelled_steps"]}
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -373,12 +528,23 @@ def _evaluate(args: Args, root: Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------
 
 
+def _stage_names(args: Args) -> list[str]:
+    names = ["demos", "idm", "label"]
+    for seed in args.seeds:
+        names += [f"seed{seed}/{n}" for n in ("bc_true", "bc_pseudo", "ppo_scratch", "bc_klppo", "evaluate")
+                  if n != "bc_true" or args.bc_true]
+    return names + (["fraction_sweep"] if args.fraction_sweep else [])
+
+
 def run(args: Args) -> dict[str, Any]:
     """Run (or resume) the pipeline; see the module docstring.
 
-    :return: ``{"env_steps": {"ppo_scratch", "bc_klppo"}, "idm_accuracy", "labelled_steps",
-        "unlabelled_steps", "timings_s": {stage: seconds}, "agents": {name: {"returns", "achievements"
-        (success rate in [0, 1] per achievement), "score" (Crafter score, %), "episodes"}}}``.
+    :return: ``{"env_steps": {"ppo_scratch", "bc_klppo"} (the top rung), "idm_accuracy", "idm_per_class",
+        "labelled_steps", "unlabelled_steps", "timings_s": {stage: seconds}, "seeds", "rl_ladder",
+        "agents": {name: {"returns" (every seed's episodes), "achievements" (success rate in [0, 1] per
+        achievement over every seed's episodes), "score" (mean over seeds of the per-seed Crafter score, %),
+        "episodes", "seed_scores"}} (the RL arms at the top rung), "summary": {name: seed_summary of the
+        per-seed scores}, "ladder": {arm: {rung: seed_summary}}, "orderings": {...}, "fraction_sweep"}``.
     """
     import torch
 
@@ -386,32 +552,83 @@ def run(args: Args) -> dict[str, Any]:
     root = Path(args.run_dir)
     root.mkdir(parents=True, exist_ok=True)
     _write_json_atomic(root / "args.json", dataclasses.asdict(args))
-    bar = StageProgress("vpt_crafter", STAGES, enabled=args.progress)
-    stages: dict[str, dict[str, Any]] = {}
+    bar = StageProgress("vpt_crafter", _stage_names(args), enabled=args.progress)
+    timings: dict[str, float] = {}
+    per_seed: dict[int, dict[str, Any]] = {}
+    sweep: dict[str, Any] = {}
     try:
-        stages["demos"] = _stage(root, "demos", lambda: _demos(args, root), bar)
-        stages["idm"] = _stage(root, "idm", lambda: _idm(args, root), bar)
-        stages["label"] = _stage(root, "label", lambda: _label(args, root), bar)
-        stages["bc_true"] = _stage(root, "bc_true", lambda: _bc(args, root, "withheld", "bc_true"), bar)
-        stages["bc_pseudo"] = _stage(root, "bc_pseudo", lambda: _bc(args, root, "pseudo", "bc_pseudo"), bar)
-        stages["ppo_scratch"] = _stage(root, "ppo_scratch", lambda: _rl(args, root, "ppo_scratch", None), bar)
-        stages["bc_klppo"] = _stage(
-            root, "bc_klppo", lambda: _rl(args, root, "bc_klppo", str(root / "bc_pseudo" / "final")), bar
-        )
-        stages["evaluate"] = _stage(root, "evaluate", lambda: _evaluate(args, root), bar)
+        demos = _stage(root, "demos", lambda: _demos(args, root), bar)
+        idm = _stage(root, "idm", lambda: _idm(args, root, root / "labelled", root / "idm", args.idm_epochs), bar)
+        label = _stage(root, "label", lambda: _label(args, root, root / "idm", root / "pseudo"), bar)
+        timings.update(demos=demos["seconds"], idm=idm["seconds"], label=label["seconds"])
+        for seed in args.seeds:
+            sdir = root / f"seed-{seed}"
+            sdir.mkdir(exist_ok=True)
+            if args.bc_true:
+                r = _stage(sdir, "bc_true", lambda: _bc(args, root, root / "withheld", sdir / "bc_true", seed), bar, f"seed{seed}/bc_true")
+                timings[f"seed{seed}/bc_true"] = r["seconds"]
+            r = _stage(sdir, "bc_pseudo", lambda: _bc(args, root, root / "pseudo", sdir / "bc_pseudo", seed), bar, f"seed{seed}/bc_pseudo")
+            timings[f"seed{seed}/bc_pseudo"] = r["seconds"]
+            r = _stage(sdir, "ppo_scratch", lambda: _rl(args, sdir / "ppo_scratch", seed, None), bar, f"seed{seed}/ppo_scratch")
+            timings[f"seed{seed}/ppo_scratch"] = r["seconds"]
+            r = _stage(sdir, "bc_klppo", lambda: _rl(args, sdir / "bc_klppo", seed, str(sdir / "bc_pseudo" / "best")), bar, f"seed{seed}/bc_klppo")
+            timings[f"seed{seed}/bc_klppo"] = r["seconds"]
+            evaluated = _evaluate(args, sdir, seed)
+            per_seed[seed] = evaluated
+            timings[f"seed{seed}/evaluate"] = sum(
+                json.loads((sdir / "stages" / f"eval_{n}.json").read_text())["seconds"] for n in evaluated
+            )
+            bar.skip(f"seed{seed}/evaluate")
+        if args.fraction_sweep:
+            sweep = _stage(root, "fraction_sweep", lambda: _fraction_sweep(args, root, bar), bar)
+            timings["fraction_sweep"] = sweep.pop("seconds")
     finally:
         bar.close()
+    top = args.rl_ladder[-1]
+    names = ["random", "demonstrator"] + [n for n in ("bc_true", "bc_pseudo") if n in per_seed[args.seeds[0]]]
+    agents: dict[str, Any] = {}
+    summary: dict[str, Any] = {}
+    for name in names + ["ppo_scratch", "bc_klppo"]:
+        key = f"{name}@{top}" if name in ("ppo_scratch", "bc_klppo") else name
+        results = [per_seed[s][key] for s in args.seeds]
+        scores = [r["score"] for r in results]
+        n_eps = sum(r["episodes"] for r in results)
+        agents[name] = {
+            "returns": [x for r in results for x in r["returns"]],
+            "achievements": {a: sum(r["achievements"][a] * r["episodes"] for r in results) / n_eps for a in TECH_TREE},
+            "score": float(np.mean(scores)), "episodes": n_eps, "seed_scores": scores,
+        }  # fmt: skip
+        summary[name] = seed_summary(scores)
+    ladder = {arm: {str(rung): seed_summary([per_seed[s][f"{arm}@{rung}"]["score"] for s in args.seeds])
+                    for rung in args.rl_ladder} for arm in ("ppo_scratch", "bc_klppo")}  # fmt: skip
+    orderings = {
+        "bc_pseudo > random": above(summary["bc_pseudo"], summary["random"]),
+        "bc_pseudo mean > random mean": summary["bc_pseudo"]["mean"] > summary["random"]["mean"],
+        **{f"bc_klppo > ppo_scratch @ {rung}": above(ladder["bc_klppo"][str(rung)], ladder["ppo_scratch"][str(rung)])
+           for rung in args.rl_ladder},
+        **{f"bc_klppo mean > ppo_scratch mean @ {rung}": ladder["bc_klppo"][str(rung)]["mean"] > ladder["ppo_scratch"][str(rung)]["mean"]
+           for rung in args.rl_ladder},
+    }  # fmt: skip
     result = {
-        "env_steps": {"ppo_scratch": int(stages["ppo_scratch"]["env_steps"]),
-                      "bc_klppo": int(stages["bc_klppo"]["env_steps"])},
-        "idm_accuracy": float(stages["label"]["idm_accuracy"]),
-        "labelled_steps": int(stages["demos"]["labelled_steps"]),
-        "unlabelled_steps": int(stages["demos"]["unlabelled_steps"]),
-        "timings_s": {name: float(stage["seconds"]) for name, stage in stages.items()},
-        "agents": stages["evaluate"]["agents"],
+        "env_steps": {"ppo_scratch": top, "bc_klppo": top},
+        "idm_accuracy": float(label["idm_accuracy"]),
+        "idm_per_class": label["per_class"],
+        "labelled_steps": int(demos["labelled_steps"]),
+        "unlabelled_steps": int(demos["unlabelled_steps"]),
+        "timings_s": timings,
+        "seeds": list(args.seeds),
+        "rl_ladder": list(args.rl_ladder),
+        "agents": agents,
+        "summary": summary,
+        "ladder": ladder,
+        "orderings": orderings,
+        "fraction_sweep": sweep,
+        "per_seed": {str(s): {k: {"score": v["score"], "achievements": v["achievements"]} for k, v in r.items()}
+                     for s, r in per_seed.items()},
     }  # fmt: skip
     _write_json_atomic(root / "result.json", result)
     _plot(result, root / "achievements.png")
+    plot_learning_curves(result, root / "learning_curves.png")
     return result
 
 
@@ -428,32 +645,85 @@ def _plot(result: dict[str, Any], path: Path) -> None:
         ax.plot(x, [100 * agent["achievements"][a] for a in TECH_TREE], marker="o", label=f"{name} ({agent['score']:.1f}%)")
     ax.set_xticks(x, [a.replace("_", " ") for a in TECH_TREE], rotation=60, ha="right")
     ax.set_ylabel("success rate (% of episodes)")
-    ax.set_title(f"Crafter achievements along the tech tree (PPO / KL-PPO: {result['env_steps']['ppo_scratch']} env steps)")
+    ax.set_title(f"Crafter achievements along the tech tree ({len(result['seeds'])} seeds; PPO / KL-PPO: "
+                 f"{result['env_steps']['ppo_scratch']} env steps)")  # fmt: skip
     ax.legend(fontsize=8)
     fig.tight_layout()
     write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)
 
 
+def plot_learning_curves(result: dict[str, Any], path: Path) -> None:
+    """Crafter score vs env steps of PPO from scratch and BC + KL-PPO (mean over seeds, 95% t interval as a
+    band, each seed as a dot), with random and BC (pseudo-labels) as horizontal references."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    steps = np.asarray(result["rl_ladder"], dtype=float)
+    for arm, label, colour in (("ppo_scratch", "PPO from scratch", "tab:blue"), ("bc_klppo", "BC + KL-PPO", "tab:red")):
+        rows = [result["ladder"][arm][str(r)] for r in result["rl_ladder"]]
+        mean = np.array([r["mean"] for r in rows])
+        ax.plot(steps, mean, marker="o", color=colour, label=label)
+        ax.fill_between(steps, [r["ci95"][0] for r in rows], [r["ci95"][1] for r in rows], color=colour, alpha=0.15)
+        for x, r in zip(steps, rows):
+            ax.scatter([x] * len(r["values"]), r["values"], color=colour, s=10, alpha=0.6)
+    for name, style in (("random", ":"), ("bc_pseudo", "--")):
+        if name in result["summary"]:
+            ax.axhline(result["summary"][name]["mean"], color="grey", linestyle=style, label=f"{name} (mean)")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("Crafter score (%)")
+    ax.set_title(f"Crafter score vs env steps ({len(result['seeds'])} seeds; band: 95% t interval)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=100))
+    plt.close(fig)
+
+
+def _fmt(s: dict[str, Any]) -> str:
+    return f"{s['mean']:.2f} ± {s['std']:.2f} (95% CI {s['ci95'][0]:.2f} to {s['ci95'][1]:.2f}; range {s['min']:.2f}-{s['max']:.2f}; n={s['n']})"
+
+
 def print_report(result: dict[str, Any]) -> None:
-    """The result as tables: agents, per-achievement success rates, and the published numbers apart."""
+    """The result as tables: agents (mean over seeds), the RL ladder, the orderings, per-achievement success
+    rates, the IDM per action class, the labelled-fraction sweep, and the published numbers apart."""
     from benchmarks.published import CRAFTER_SCORES, CRAFTER_SOURCE
 
     steps = result["env_steps"]
     print(f"\nlabelled {result['labelled_steps']} steps, unlabelled {result['unlabelled_steps']} steps, "
-          f"IDM pseudo-label accuracy {100 * result['idm_accuracy']:.1f}%, RL budget: PPO {steps['ppo_scratch']}, "
-          f"KL-PPO {steps['bc_klppo']} env steps (+ the demonstrations for BC)")  # fmt: skip
-    base = result["agents"]["random"]["score"]
-    print("\n| agent | Crafter score % (ours) | ratio to random | mean return | episodes |")
-    print("|---|---|---|---|---|")
+          f"IDM pseudo-label accuracy {100 * result['idm_accuracy']:.1f}%, seeds {result['seeds']}, RL ladder "
+          f"{result['rl_ladder']} env steps per arm (+ the demonstrations for BC)")  # fmt: skip
+    print("\n| agent | Crafter score %: mean ± std over seeds (95% t CI; range; n seeds) | per-seed scores | mean return |")
+    print("|---|---|---|---|")
     for name, agent in result["agents"].items():
-        ratio = agent["score"] / base if base > 0 else float("nan")
-        print(f"| {name} | {agent['score']:.2f} | {ratio:.2f} | {np.mean(agent['returns']):.2f} | {agent['episodes']} |")
+        shown = f"{name} @ {steps[name]}" if name in steps else name
+        print(f"| {shown} | {_fmt(result['summary'][name])} | {', '.join(f'{x:.2f}' for x in agent['seed_scores'])} "
+              f"| {np.mean(agent['returns']):.2f} |")  # fmt: skip
+    print("\n| env steps | PPO from scratch | BC + KL-PPO |\n|---|---|---|")
+    for rung in result["rl_ladder"]:
+        print(f"| {rung} | {_fmt(result['ladder']['ppo_scratch'][str(rung)])} | {_fmt(result['ladder']['bc_klppo'][str(rung)])} |")
+    print("\n| ordering | holds |\n|---|---|")
+    for name, holds in result["orderings"].items():
+        print(f"| {name}{'' if 'mean' in name else ' (95% intervals do not overlap)'} | {'yes' if holds else 'no'} |")
     names = list(result["agents"])
-    print("\n| achievement | " + " | ".join(names) + " |")
+    print("\n| achievement (% of episodes, all seeds) | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
     for a in TECH_TREE:
         print(f"| {a} | " + " | ".join(f"{100 * result['agents'][n]['achievements'][a]:.0f}" for n in names) + " |")
+    print("\n| action | withheld frames | IDM recall % | IDM precision % |\n|---|---|---|---|")
+    for action, row in result["idm_per_class"].items():
+        def pct(x: float | None) -> str:
+            return "–" if x is None else f"{100 * x:.1f}"
+
+        print(f"| {action} | {row['frames']} | {pct(row['recall'])} | {pct(row['precision'])} |")
+    if result.get("fraction_sweep"):
+        print("\n| labelled episodes | IDM updates | pseudo-label accuracy % | BC (pseudo) score %, seed "
+              f"{result['seeds'][0]} |\n|---|---|---|---|")  # fmt: skip
+        for row in result["fraction_sweep"].values():
+            bc = result["agents"]["bc_pseudo"]["seed_scores"][0] if row["bc_score"] is None else row["bc_score"]
+            print(f"| {row['labelled_episodes']} | {row['idm_steps']} | {100 * row['idm_accuracy']:.1f} | {bc:.2f} |")
     print("\n| stage | seconds |\n|---|---|")
     for stage, seconds in result["timings_s"].items():
         print(f"| {stage} | {seconds:.0f} |")
@@ -465,16 +735,28 @@ def print_report(result: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description="The VPT method on Crafter: demonstrations -> IDM -> BC -> KL-PPO")
-    parser.add_argument("--quick", action="store_true", help="smoke-sized run (< 3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="smoke-sized run (about 2 minutes)")
     parser.add_argument("--run-dir", default=None, help="output directory (stages found there are skipped)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="agent seeds (default 0 1 2)")
+    parser.add_argument("--ladder", type=int, nargs="+", default=None, help="RL env steps at which both arms are evaluated")
+    parser.add_argument("--unlabelled-episodes", type=int, default=None, help="demonstrator episodes to pseudo-label")
+    parser.add_argument("--bc-epochs", type=int, default=None, help="most BC epochs (early stopping on validation)")
+    parser.add_argument("--fraction-sweep", type=int, nargs="*", default=None, help="labelled-episode counts of the sweep")
+    parser.add_argument("--no-bc-true", action="store_true", help="skip BC on the true (withheld) actions")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--json", default=None, help="also write the result here")
     ns = parser.parse_args(argv)
     args = Args.quick() if ns.quick else Args()
-    if ns.run_dir is not None:
-        args.run_dir = ns.run_dir
-    args.threads, args.progress = ns.threads, not ns.no_progress
+    overrides: dict[str, Any] = {"threads": ns.threads, "progress": not ns.no_progress}
+    for key, value in (("run_dir", ns.run_dir), ("seeds", ns.seeds), ("rl_ladder", ns.ladder),
+                       ("unlabelled_episodes", ns.unlabelled_episodes), ("bc_epochs", ns.bc_epochs),
+                       ("fraction_sweep", ns.fraction_sweep)):
+        if value is not None:
+            overrides[key] = tuple(value) if isinstance(value, list) else value
+    if ns.no_bc_true:
+        overrides["bc_true"] = False
+    args = dataclasses.replace(args, **overrides)
     result = run(args)
     print_report(result)
     if ns.json:
