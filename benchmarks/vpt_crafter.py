@@ -129,8 +129,8 @@ class Args:
     threads: int = 1
     episode_length: int = 500
     labelled_episodes: int = 25
-    unlabelled_episodes: int = 100
-    bc_val_episodes: int = 10
+    unlabelled_episodes: int = 70
+    bc_val_episodes: int = 8
     idm_window: int = 32
     idm_epochs: int = 40
     idm_batch: int = 8
@@ -138,14 +138,14 @@ class Args:
     bc_epochs: int = 10
     bc_patience: int = 2
     bc_batch: int = 8
-    bc_lr: float = 5e-4
-    bc_true: bool = True
-    rl_ladder: tuple[int, ...] = (5_120, 10_240, 20_480)
+    bc_lr: float = 1e-4
+    bc_true: bool = False
+    rl_ladder: tuple[int, ...] = (5_120, 10_240, 15_360)
     n_envs: int = 4
     n_steps: int = 128
     ppo_batch: int = 128
     ppo_epochs: int = 3
-    ppo_lr: float = 2.5e-4
+    ppo_lr: float = 1e-4
     ent_coef: float = 0.01
     kl_coef: float = 0.2
     kl_decay: float = 0.9995
@@ -495,7 +495,7 @@ def _evaluate(args: Args, seed_dir: Path, seed: int, stages: StageProgress | Non
     return out
 
 
-def _fraction_sweep(args: Args, root: Path, bar: StageProgress) -> dict[str, Any]:
+def _fraction_sweep(args: Args, root: Path) -> dict[str, Any]:
     """BC score vs labelled fraction: IDMs on the first ``k`` labelled episodes (same number of updates)."""
     seed = args.seeds[0]
     main_idm = json.loads((root / "stages" / "idm.json").read_text())
@@ -533,7 +533,7 @@ def _stage_names(args: Args) -> list[str]:
     for seed in args.seeds:
         names += [f"seed{seed}/{n}" for n in ("bc_true", "bc_pseudo", "ppo_scratch", "bc_klppo", "evaluate")
                   if n != "bc_true" or args.bc_true]
-    return names + (["fraction_sweep"] if args.fraction_sweep else [])
+    return names
 
 
 def run(args: Args) -> dict[str, Any]:
@@ -579,9 +579,6 @@ def run(args: Args) -> dict[str, Any]:
                 json.loads((sdir / "stages" / f"eval_{n}.json").read_text())["seconds"] for n in evaluated
             )
             bar.skip(f"seed{seed}/evaluate")
-        if args.fraction_sweep:
-            sweep = _stage(root, "fraction_sweep", lambda: _fraction_sweep(args, root, bar), bar)
-            timings["fraction_sweep"] = sweep.pop("seconds")
     finally:
         bar.close()
     top = args.rl_ladder[-1]
@@ -626,9 +623,14 @@ def run(args: Args) -> dict[str, Any]:
         "per_seed": {str(s): {k: {"score": v["score"], "achievements": v["achievements"]} for k, v in r.items()}
                      for s, r in per_seed.items()},
     }  # fmt: skip
-    _write_json_atomic(root / "result.json", result)
+    _write_json_atomic(root / "result.json", result)  # the main result is kept even if the sweep is cut short
     _plot(result, root / "achievements.png")
     plot_learning_curves(result, root / "learning_curves.png")
+    if args.fraction_sweep:
+        sweep = _stage(root, "fraction_sweep", lambda: _fraction_sweep(args, root))
+        result["timings_s"]["fraction_sweep"] = sweep.pop("seconds")
+        result["fraction_sweep"] = sweep
+        _write_json_atomic(root / "result.json", result)
     return result
 
 
