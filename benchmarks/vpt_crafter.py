@@ -52,7 +52,8 @@ scores are not the published ones (1M steps): those are printed in their own tab
 (8 windows of 32 frames: ~490 frames/s); BC training 5-8 updates/s (8 lanes of 16 frames: 650-1,100
 frames/s); PPO (``KLPPO``, this policy, 4 envs x 128 steps, 3 epochs of 128-step minibatches,
 ``DummyVecEnv``) 78 env steps/s, of which the rollout alone runs at 331 steps/s; evaluation of 20 episodes
-of 500 steps in lockstep, 10-25 s per policy. Hence the issue's 1M-step ladder: 1M / 78 = 12,800 s = 3.6 h
+of 500 steps in lockstep, 10-25 s per policy. (In the default run below PPO ran at 100-130 env steps/s:
+15,360 steps in 118-195 s per arm and seed, the other core's load varying.) Hence the issue's 1M-step ladder: 1M / 78 = 12,800 s = 3.6 h
 per run, 3 seeds x 2 arms = 21 h of one core (plus about 1 min of evaluation per rung and agent), against
 the ~20 min of RL that fit in the run below.
 
@@ -76,7 +77,51 @@ true actions, 500-step episodes; scores on 10 evaluation episodes unless said; r
   use lr 1e-4 too (both arms; VPT fine-tunes with RL at a much lower lr than its BC), a choice not measured
   separately here.
 
-RESULTS_PLACEHOLDER
+**Result of the defaults** (``python -m benchmarks.vpt_crafter --run-dir runs/crafter/final --threads 1``,
+2026-12-03, 49.7 min wall time at 1 thread with the other core busy; commit bd97ca5): 25 labelled episodes
+(10,386 steps), 70 unlabelled (28,057 steps, 8 of them BC's validation set), pseudo-labels 89.9% accurate;
+3 agent seeds, 20 evaluation episodes of 500 steps per agent and seed. Crafter score %, mean +- std over the
+3 seeds (95% t interval):
+
+============================  ==========================  ======================
+agent                         score % (95% CI)            per seed
+============================  ==========================  ======================
+random                        1.48 +- 0.23 (0.90 to 2.06)   1.36, 1.75, 1.34
+demonstrator                  55.50 +- 8.33 (34.8 to 76.2)  62.07, 58.29, 46.13
+BC on pseudo-labels           2.99 +- 1.10 (0.26 to 5.73)   2.12, 4.23, 2.63
+PPO from scratch, 5,120       1.82 +- 0.13 (1.51 to 2.13)   1.75, 1.97, 1.75
+PPO from scratch, 10,240      2.22 +- 0.39 (1.25 to 3.20)   1.81, 2.58, 2.28
+PPO from scratch, 15,360      2.48 +- 0.23 (1.91 to 3.05)   2.74, 2.39, 2.31
+BC + KL-PPO, 5,120            3.11 +- 1.60 (-0.86 to 7.08)  1.77, 4.88, 2.69
+BC + KL-PPO, 10,240           3.19 +- 0.95 (0.82 to 5.56)   2.09, 3.72, 3.76
+BC + KL-PPO, 15,360           3.65 +- 1.24 (0.57 to 6.73)   2.52, 4.98, 3.45
+============================  ==========================  ======================
+
+Success rates over all 60 episodes: BC (pseudo) wood 87% (random 30%), table 18% (5%), wooden pickaxe 5% (2%),
+stone 2% (0%), drink 58% (10%), but wake up 28% (random 97%: random presses sleep often); BC + KL-PPO at 15,360
+steps: wood 83%, table 32%, wood pickaxe 5%, stone 3%, coal 3%, furnace 2%. BC stopped early at epochs 7, 8, 8
+(of 9-10 run). IDM recall per class: moves 91-97%, noop 93%, do 73%, sleep 70%, the crafting actions
+make_* 44-100% (wood pickaxe 100%, stone pickaxe 93%), place_table 21%, place_stone 15%, place_furnace 2%,
+place_plant 0% (the IDM sees a placement only in a frame change it often misses).
+
+**Which orderings hold**: every mean is in the paper's order -- random (1.48) < BC pseudo (2.99) and PPO from
+scratch < BC + KL-PPO at each rung (1.82 < 3.11, 2.22 < 3.19, 2.48 < 3.65) -- and BC's score is twice
+random's, but with 3 seeds **no pair's 95% intervals are apart** (``orderings`` in the result): BC and BC +
+KL-PPO vary a lot across seeds (std 1.1-1.6 points; t with 2 degrees of freedom multiplies by 4.3). Seed by
+seed, BC + KL-PPO is above PPO from scratch at 8 of the 9 (seed, rung) pairs (not seed 0 at 15,360: 2.52 vs 2.74). BC does not
+yet unlock the tech tree "at useful rates" (table 18%, pickaxe 5%, stone 2%). Our PPO from scratch at 15k
+steps (2.5%) is not the published PPO at 1M (4.6%); whether it gets there is not measured here. What budget
+would settle it: the per-seed standard deviations above mean that intervals of +- 0.5 point need about 10-20
+seeds per arm (t_{0.975} * std / sqrt(n)); at the throughput measured in this run (one BC of 10 epochs:
+~5 min; PPO at 100-130 env steps/s) that is ~10 min per seed at this ladder, ~3 h for 20 seeds; the issue's
+1M-step ladder is ~2.5-3.6 h per run, 3 seeds x 2 arms ~15-21 h of one core (about half on both cores).
+The labelled-fraction sweep (``--fraction-sweep``) runs in the quick preset and its test but was not run at
+this size (each point retrains the IDM: ~12.5 min here); ``bc_true`` was off (BC on true actions matched BC on
+pseudo-labels in the 2026-11-21 run, 1.05% vs 1.24%, both at random's level then).
+
+Earlier result (``--run-dir /tmp/vpt_crafter_v2``, 60 min, 2026-11-21, one seed, BC lr 5e-4 for 30 epochs,
+PPO lr 2.5e-4, 40,960 RL steps): random 1.36%, PPO from scratch 3.77%, BC true 1.05%, BC pseudo 1.24%, BC +
+KL-PPO 1.42%.
 
 Example::
 
