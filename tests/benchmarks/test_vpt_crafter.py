@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from benchmarks.vpt_crafter import AGENTS, TECH_TREE, Args, _episode_result, _stage, run
+from benchmarks.vpt_crafter import AGENTS, TECH_TREE, Args, _episode_result, _stage, above, run, seed_summary
 from vpt_gym.crafter_score import crafter_score
 from vpt_gym.envs.crafter import ACHIEVEMENTS
 
@@ -51,19 +51,64 @@ def test_episode_result_uses_the_crafter_score():
 def test_quick_run_end_to_end_and_resume(tmp_path):
     args = dataclasses.replace(Args.quick(str(tmp_path / "run")), progress=False)
     result = run(args)
-    assert set(result) == {"env_steps", "idm_accuracy", "labelled_steps", "unlabelled_steps", "timings_s", "agents"}
+    assert {"env_steps", "idm_accuracy", "labelled_steps", "unlabelled_steps", "timings_s", "agents", "summary",
+            "ladder", "orderings", "idm_per_class", "fraction_sweep", "seeds", "rl_ladder"} <= set(result)
     assert result["env_steps"] == {"ppo_scratch": args.rl_steps, "bc_klppo": args.rl_steps}
+    assert result["seeds"] == list(args.seeds) and len(args.seeds) == 2
     assert 0.0 <= result["idm_accuracy"] <= 1.0
+    frames = sum(row["frames"] for row in result["idm_per_class"].values())
+    assert frames == result["unlabelled_steps"] and len(result["idm_per_class"]) == 17
     assert 0 < result["labelled_steps"] <= args.labelled_episodes * args.episode_length
     assert set(result["agents"]) == set(AGENTS)
-    for agent in result["agents"].values():
-        assert agent["episodes"] == args.eval_episodes == len(agent["returns"])
+    for name, agent in result["agents"].items():
+        assert agent["episodes"] == args.eval_episodes * len(args.seeds) == len(agent["returns"])
         assert all(0.0 <= r <= 1.0 for r in agent["achievements"].values()) and 0.0 <= agent["score"] <= 100.0
-    assert (tmp_path / "run" / "achievements.png").is_file()
+        assert result["summary"][name]["values"] == agent["seed_scores"] and result["summary"][name]["n"] == 2
+    for arm in ("ppo_scratch", "bc_klppo"):  # one run per seed, saved and evaluated at every rung
+        assert list(result["ladder"][arm]) == [str(r) for r in args.rl_ladder]
+        for seed in args.seeds:
+            for rung in args.rl_ladder:
+                assert (tmp_path / "run" / f"seed-{seed}" / arm / f"steps-{rung}").is_dir()
+        assert result["summary"][arm] == result["ladder"][arm][str(args.rl_ladder[-1])]
+    assert set(result["fraction_sweep"]) == {"1", str(args.labelled_episodes)}
+    for name in ("achievements.png", "learning_curves.png"):
+        assert (tmp_path / "run" / name).is_file()
     again = run(args)  # every stage is found done: same numbers, nothing recomputed
     assert again == result
 
 
+def test_seed_summary_is_mean_std_and_a_t_interval():
+    s = seed_summary([2.0, 4.0, 6.0])
+    assert (s["mean"], s["std"], s["n"], s["min"], s["max"]) == (4.0, 2.0, 3, 2.0, 6.0)
+    half = 4.303 * 2.0 / 3 ** 0.5  # Student t, 2 degrees of freedom, 95% two-sided
+    assert s["ci95"] == pytest.approx([4.0 - half, 4.0 + half])
+    assert seed_summary([3.0])["ci95"] == [3.0, 3.0]
+    with pytest.raises(ValueError, match="at least one value"):
+        seed_summary([])
+
+
+def test_above_needs_the_intervals_apart():
+    low, high = seed_summary([1.0, 1.1, 1.2]), seed_summary([3.0, 3.1, 3.2])
+    assert above(high, low) and not above(low, high)
+    wide = seed_summary([0.0, 2.0, 5.0])  # its mean is above low's, but the intervals overlap
+    assert wide["mean"] > low["mean"] and not above(wide, low)
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(seeds=()), "seeds must be distinct"),
+    (dict(seeds=(0, 0)), "seeds must be distinct"),
+    (dict(rl_ladder=(1024, 512)), "rl_ladder must be increasing"),
+    (dict(rl_ladder=(1000,)), "multiples of n_envs"),
+    (dict(bc_val_episodes=0), "bc_val_episodes"),
+    (dict(fraction_sweep=(25,)), "fraction_sweep"),
+])
+def test_bad_settings_are_refused(change, match):
+    with pytest.raises(ValueError, match=match):
+        Args(**change)
+
+
 def test_rl_budget_is_whole_rollouts():
     for args in (Args.quick("/tmp/q"), Args()):
-        assert args.rl_steps % (args.n_envs * args.n_steps) == 0  # so the reported env steps equal rl_steps
+        for rung in args.rl_ladder:  # so the reported env steps equal the rungs
+            assert rung % (args.n_envs * args.n_steps) == 0
+        assert args.rl_steps == args.rl_ladder[-1]
