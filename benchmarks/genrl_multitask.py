@@ -10,7 +10,9 @@ layout: a ``genrl_end_to_end`` run directory of the same domain can be reused), 
 2. **baselines**: ``--eval-episodes`` episodes of a uniform random policy and of the zero action, each scored
    by the ground truth AND by GenRL's prompt reward (``GenRLReward`` on the real frames, one pass);
 3. per seed: **behaviour** (data-free actor-critic in imagination, ``agents.genrl.behaviour``) and **eval**
-   (the same episodes, reset with the same seeds, for the learned policy).
+   (the same episodes, reset with the same seeds, for the learned policy);
+4. ``<task>/prompt_vs_episode.gif``: the prompt clip, the prompt decoded by the world model (connector
+   rollout) and the start of a real episode of seed 0's behaviour, side by side.
 
 Every (task, stage, seed) result is an atomic JSON file; a re-run skips what exists and resumes an
 interrupted behaviour from its checkpoint. The report (``results.json``, :func:`format_report`) gives per task:
@@ -173,8 +175,40 @@ def run_task(model: Any, args: Args, task: str, run_dir: Path) -> dict[str, Any]
             result["behaviour_metrics"] = getattr(policy, "last_metrics", {})
             _save(eval_file, result)
         seeds[seed] = json.loads(eval_file.read_text())
+    video = task_dir / "prompt_vs_episode.gif"
+    if not video.exists() and args.seeds > 0:
+        from agents.genrl.behaviour import load_policy
+
+        policy = load_policy(task_dir / "seed0" / "behaviour" / "behaviour.safetensors", model.world_model)
+        write_video(comparison_frames(model, str(prompt), task, policy), video)
     return {"clip": json.loads(clip_file.read_text()) if clip_file.exists() else None,
             "baselines": json.loads(baselines_file.read_text()), "seeds": seeds}
+
+
+def comparison_frames(model: Any, prompt: str, task: str, policy: Any, steps: int = 32) -> np.ndarray:
+    """Side by side (steps, 64, 192, 3): the prompt clip (looped), the prompt as the world model decodes it
+    (connector rollout, spec section 8) and the first ``steps`` frames of a real episode of ``policy``
+    (reset seed 10000, the first evaluation episode)."""
+    from agents.genrl.behaviour import _make_env
+    from agents.genrl.connector import decode_prompt
+    from wrappers.vlm_reward import read_video
+
+    clip = np.asarray(read_video(prompt))
+    decoded = decode_prompt(model.world_model, model.connector, model.embed(prompt), steps=steps)[0].numpy()
+    env = _make_env(env_id(task), render_quality="fast")
+    obs, _ = env.reset(seed=10_000)
+    policy.reset(np.asarray(obs)[None])
+    real = [np.asarray(obs)]
+    for _ in range(steps - 1):
+        action = policy.act()[0]
+        obs, _, terminated, truncated, _ = env.step(action)
+        real.append(np.asarray(obs))
+        if terminated or truncated:
+            break
+        policy.observe(np.asarray(obs)[None], np.asarray(action)[None])
+    env.close()
+    n = len(real)
+    return np.concatenate([clip[np.arange(n) % len(clip)], decoded[:n], np.stack(real)], axis=2)
 
 
 def summarise(task: str, result: dict[str, Any]) -> dict[str, Any]:
