@@ -9,7 +9,7 @@ the settings it was made with (``settings.json``) and refuses to resume under ot
 GenRL data-free 606 +- 20 (normalised 0.54) vs random 447 +- 68 (0.34) vs zero action 694 +- 282 (0.65), the
 VLM being the random-features stand-in. That run predates two changes and says little about GenRL: it trained
 the world model at GenRL's lr 1e-4, at which this small model's posterior ignores the frames (measured
-2026-12-03 on the same data: after 200, 300 and 400 updates every categorical takes the same class on all 200
+2026-12-03 on the same data: after 200 and 300 updates every categorical takes the same class on all 200
 frames of an episode, so the online prompt reward is exactly constant and all prompts get the same target;
 ``--wm-lr`` now defaults to 1e-3, at which the posterior uses its latent after about 200 updates), and its
 lying-down prompt lay face down (0.49 of that task's reward; now on its back, 0.97). The default prompt is the lying-down pose (GenRL's

@@ -68,7 +68,7 @@ class Args:
         connector from (implies ``train_connector``; the VLM is never run).
     :param lr: Adam learning rate of the world model and the connector (None: the config's, GenRL's 1e-4).
         Small CPU runs need a larger one: at 1e-4 the small config's posterior stayed input-independent
-        after 400 updates (one class per categorical on every frame), at 1e-3 it used its latent from
+        after 300 updates (one class per categorical on every frame), at 1e-3 it used its latent from
         about 200 updates (see ``benchmarks/genrl_multitask.py``).
     """
 
