@@ -78,7 +78,7 @@ class Args:
     :param wm_steps: world-model updates.
     :param wm_batch, wm_length: world-model batch (length a multiple of 8).
     :param wm_lr: Adam learning rate of world model and connector (GenRL's is 1e-4; at 1e-4 the small model's
-        posterior stayed input-independent through 400+ updates, so every frame had the same latent mode and
+        posterior stayed input-independent through 300 updates, so every frame had the same latent mode and
         the prompt reward was saturated; 1e-3 is this CPU-sized run's setting, see genrl_multitask).
     :param behaviour_steps: actor-critic updates.
     :param behaviour_batch, behaviour_length: start states per update = batch x length.
