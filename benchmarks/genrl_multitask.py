@@ -44,7 +44,8 @@ from vpt_gym.atomic_file import write_atomic
 DOMAIN_DATA_TASK = {"walker": "walk", "cheetah": "run", "stickman": "walk", "quadruped": "walk"}
 POLICIES = ("genrl", "random", "zero_action")
 #: settings a run directory may be resumed under with another value
-RESUMABLE_CHANGES = frozenset({"run_dir", "progress", "threads", "tasks", "seeds", "wm_steps", "episodes"})
+RESUMABLE_CHANGES = frozenset({"run_dir", "progress", "threads", "tasks", "seeds", "wm_steps", "episodes",
+                               "offline_tasks"})
 STAGES = ("data", "embed", "world_model", "tasks")
 
 
@@ -64,6 +65,8 @@ class Args:
     :param behaviour_steps: actor-critic updates per task and seed.
     :param behaviour_batch, behaviour_length: start states per update = batch x length.
     :param eval_episodes: evaluation episodes per policy (reset with seeds 10000..).
+    :param offline_tasks: comma-separated tasks that also learn OFFLINE behaviours (start states from the
+        exploration data, ``learn_behaviour(..., data=store)``, spec 5.2), same seeds and updates.
     :param seed: seed of the data and world model. :param threads: torch CPU threads.
     :param progress: progress bars.
     """
@@ -85,6 +88,7 @@ class Args:
     behaviour_batch: int = 32
     behaviour_length: int = 16
     eval_episodes: int = 10
+    offline_tasks: str = ""
     seed: int = 0
     threads: Optional[int] = None
     progress: bool = True
@@ -164,17 +168,23 @@ def run_task(model: Any, args: Args, task: str, run_dir: Path) -> dict[str, Any]
         _save(baselines_file, score_policies(model, str(prompt), task, {"random": lambda o: space.sample(),
                                                                         "zero_action": lambda o: zeros},
                                              args.eval_episodes))
-    seeds = {}
     config = BehaviourConfig.small(batch_size=args.behaviour_batch, batch_length=args.behaviour_length)
-    for seed in range(args.seeds):
-        eval_file = task_dir / f"seed{seed}" / "eval.json"
-        if not eval_file.exists():
-            policy = learn_behaviour(model, str(prompt), steps=args.behaviour_steps, config=config,
-                                     run_dir=task_dir / f"seed{seed}" / "behaviour", seed=seed, progress=args.progress)
-            result = score_policies(model, str(prompt), task, {"genrl": policy}, args.eval_episodes)["genrl"]
-            result["behaviour_metrics"] = getattr(policy, "last_metrics", {})
-            _save(eval_file, result)
-        seeds[seed] = json.loads(eval_file.read_text())
+    offline = task in [t.strip() for t in args.offline_tasks.split(",")]
+    arms: dict[str, dict[int, Any]] = {"seeds": {}, "offline_seeds": {}}
+    for arm, prefix, data in (("seeds", "seed", None), ("offline_seeds", "offline_seed", run_dir / "data")):
+        if arm == "offline_seeds" and not offline:
+            continue
+        for seed in range(args.seeds):
+            eval_file = task_dir / f"{prefix}{seed}" / "eval.json"
+            if not eval_file.exists():
+                policy = learn_behaviour(model, str(prompt), data=data, steps=args.behaviour_steps, config=config,
+                                         run_dir=task_dir / f"{prefix}{seed}" / "behaviour", seed=seed,
+                                         progress=args.progress)
+                result = score_policies(model, str(prompt), task, {"genrl": policy}, args.eval_episodes)["genrl"]
+                result["behaviour_metrics"] = getattr(policy, "last_metrics", {})
+                _save(eval_file, result)
+            arms[arm][seed] = json.loads(eval_file.read_text())
+    seeds = arms["seeds"]
     video = task_dir / "prompt_vs_episode.gif"
     if not video.exists() and args.seeds > 0:
         from agents.genrl.behaviour import load_policy
@@ -182,7 +192,8 @@ def run_task(model: Any, args: Args, task: str, run_dir: Path) -> dict[str, Any]
         policy = load_policy(task_dir / "seed0" / "behaviour" / "behaviour.safetensors", model.world_model)
         write_video(comparison_frames(model, str(prompt), task, policy), video)
     return {"clip": json.loads(clip_file.read_text()) if clip_file.exists() else None,
-            "baselines": json.loads(baselines_file.read_text()), "seeds": seeds}
+            "baselines": json.loads(baselines_file.read_text()), "seeds": seeds,
+            "offline_seeds": arms["offline_seeds"]}
 
 
 def comparison_frames(model: Any, prompt: str, task: str, policy: Any, steps: int = 32) -> np.ndarray:
@@ -242,6 +253,12 @@ def summarise(task: str, result: dict[str, Any]) -> dict[str, Any]:
         ci = pol["genrl"]["ci"]
         out[f"beats_{other}"] = bool(min(seed_means) > pol[other]["mean_return"]
                                      and ci is not None and ci[0] > pol[other]["mean_return"])
+    offline = result.get("offline_seeds") or {}
+    if offline:
+        e = estimate([s["task_returns"] for s in offline.values()])
+        out["offline"] = {"mean_return": e.mean, "ci": e.ci, "seed_mean_range": [e.low, e.high], "n_seeds": len(offline),
+                          "n_episodes": e.n, "normalized": spec.normalized_score(e.mean),
+                          "prompt_reward": estimate([s["prompt_reward_means"] for s in offline.values()]).mean}
     gt_order = sorted(POLICIES, key=lambda k: -pol[k]["mean_return"])
     prompt_order = sorted(POLICIES, key=lambda k: -pol[k]["prompt_reward"])
     out["gt_order"], out["prompt_order"] = gt_order, prompt_order
@@ -306,6 +323,14 @@ def format_report(results: dict[str, Any]) -> str:
                      f"{'yes' if s['beats_zero_action'] else 'no'} | {'yes' if s['prompt_ranks_like_gt'] else 'no'} "
                      f"(GT {'>'.join(x[0].upper() for x in s['gt_order'])}, prompt "
                      f"{'>'.join(x[0].upper() for x in s['prompt_order'])}) |")
+    offline = {t: s["offline"] for t, s in results["tasks"].items() if "offline" in s}
+    if offline:
+        lines += ["", "Offline (start states from the exploration data) vs data-free, same seeds and updates:", "",
+                  "| task | offline return [95% CI] (seed means) | data-free | normalised offline / data-free |",
+                  "|---|---|---|---|"]
+        for task, o in offline.items():
+            g = results["tasks"][task]["policies"]["genrl"]
+            lines.append(f"| {task} | {ret(o)} | {ret(g)} | {o['normalized']:.2f} / {g['normalized']:.2f} |")
     lines.append("")
     lines.append("'beats' = every seed's mean return and the lower CI bound exceed the baseline's mean. "
                  "Stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in results["timings_s"].items()))

@@ -66,3 +66,15 @@ def test_tiny_run_serves_two_tasks_from_one_world_model_and_resumes(tmp_path):
     again = run(args)
     assert (run_dir / "walker_walk" / "seed1" / "eval.json").stat().st_mtime_ns == before  # resumed, not redone
     assert json.loads(json.dumps(again["tasks"])) == json.loads(json.dumps(results["tasks"]))
+
+
+def test_offline_arm_is_summarised_and_reported_next_to_data_free():
+    seeds = [([600 + i for i in range(10)], [0.8] * 10)]
+    result = _result(seeds, ([200 + i for i in range(10)], [0.3] * 10), ([300 + i for i in range(10)], [0.5] * 10))
+    result["offline_seeds"] = {0: _policy_run([700 + i for i in range(10)], [0.9] * 10)}
+    s = summarise("walker_stand", result)
+    assert s["offline"]["mean_return"] == pytest.approx(704.5) and s["offline"]["n_seeds"] == 1
+    assert set(s["policies"]) == {"genrl", "random", "zero_action"}  # the ranking check is about data-free
+    text = format_report({"domain": "walker", "vlm": "x", "timings_s": {}, "tasks": {"walker_stand": s},
+                          "args": {"episodes": 2, "wm_steps": 3, "behaviour_steps": 4, "seeds": 1, "eval_episodes": 10}})
+    assert "| walker_stand | 704 [" in text and "Offline (start states from the exploration data)" in text
