@@ -30,7 +30,7 @@ world model 1029 s, tasks 3293 s, 73 minutes in all)::
         --tasks walker_stand,walker_walk,walker_run,walker_lying_down,walker_sit_knees --seeds 3 \
         --wm-steps 1500 --behaviour-steps 700 --eval-episodes 10 --threads 1
 
-(the defaults except ``--behaviour-steps 700``; 20 held-random exploration episodes, wm_lr 1e-3). GT return:
+(the defaults apart from the run directory; 20 held-random exploration episodes, wm_lr 1e-3). GT return:
 mean [95% bootstrap CI over episodes] (range of the 3 seed means); 10 episodes per policy and seed, the same
 reset seeds for every policy; prompt reward = GenRL's reward per step of those real episodes (G learned, R
 random, Z zero action), step std = the largest per-step std over the policies:
@@ -116,7 +116,7 @@ class Args:
     wm_batch: int = 16
     wm_length: int = 64
     wm_lr: float = 1e-3
-    behaviour_steps: int = 1000
+    behaviour_steps: int = 700
     behaviour_batch: int = 32
     behaviour_length: int = 16
     eval_episodes: int = 10
