@@ -7,7 +7,12 @@ for scripts whose next steps read that directory, such as the README's examples)
 the settings it was made with (``settings.json``) and refuses to resume under others, except for more
 ``--episodes``, ``--wm-steps`` or ``--behaviour-steps`` (continued stages) and the evaluation-only flags. One default run (2026-11-21, ``--threads 1``):
 GenRL data-free 606 +- 20 (normalised 0.54) vs random 447 +- 68 (0.34) vs zero action 694 +- 282 (0.65), the
-VLM being the random-features stand-in. The default prompt is the lying-down pose (GenRL's
+VLM being the random-features stand-in. That run predates two changes and says little about GenRL: it trained
+the world model at GenRL's lr 1e-4, at which this small model's posterior ignores the frames (measured
+2026-12-03 on the same data: after 200 and 300 updates every categorical takes the same class on all 200
+frames of an episode, so the online prompt reward is exactly constant and all prompts get the same target;
+``--wm-lr`` now defaults to 1e-3, at which the posterior uses its latent after about 200 updates), and its
+lying-down prompt lay face down (0.49 of that task's reward; now on its back, 0.97). The default prompt is the lying-down pose (GenRL's
 ``walker_lying_down`` task): random exploration data holds mostly fallen walkers, so the model knows
 that pose; ``--pose stand`` asks for standing (``walker_stand``), which random data shows only at episode
 starts. Stages, each resumable from ``--run-dir`` (re-running skips finished
@@ -72,6 +77,9 @@ class Args:
         uniform random action every step). :param max_hold: longest hold of ``"held"`` exploration.
     :param wm_steps: world-model updates.
     :param wm_batch, wm_length: world-model batch (length a multiple of 8).
+    :param wm_lr: Adam learning rate of world model and connector (GenRL's is 1e-4; at 1e-4 the small model's
+        posterior stayed input-independent through 300 updates, so every frame had the same latent mode and
+        the prompt reward was saturated; 1e-3 is this CPU-sized run's setting, see genrl_multitask).
     :param behaviour_steps: actor-critic updates.
     :param behaviour_batch, behaviour_length: start states per update = batch x length.
     :param behaviour_lr: actor and critic learning rate (None: ``BehaviourConfig.small``'s 1e-3).
@@ -92,6 +100,7 @@ class Args:
     wm_steps: int = 1200
     wm_batch: int = 16
     wm_length: int = 64
+    wm_lr: Optional[float] = 1e-3
     behaviour_steps: int = 2000
     behaviour_batch: int = 32
     behaviour_length: int = 16
@@ -190,7 +199,9 @@ def prompt_reward_check(model: Any, prompt: Any, env_factory: Callable[[], Any],
     :param policies: name -> ``act(obs) -> action``, or an object with ``reset(obs[None])``, ``act()`` and
         ``observe(obs[None], action[None])`` (a :class:`~agents.genrl.behaviour.GenRLPolicy`).
     :param episodes: episodes per policy (episode i reset with ``seed + i``).
-    :return: name -> {"prompt_reward_per_step", "task_return"} (means over the episodes).
+    :return: name -> {"prompt_reward_per_step", "task_return"} (means over the episodes), the per-episode
+        ``task_returns`` and ``prompt_reward_means``, and the spread of the per-step rewards
+        (:func:`step_spread`: ``step_std``, ``step_p05``, ``step_p95``, ``step_min``, ``step_max``).
     """
     from wrappers.genrl_reward import GenRLReward
 
@@ -198,7 +209,7 @@ def prompt_reward_check(model: Any, prompt: Any, env_factory: Callable[[], Any],
     out: dict[str, dict[str, float]] = {}
     for name, policy in policies.items():
         stateful = hasattr(policy, "observe")
-        prompt_means, task_returns = [], []
+        prompt_means, task_returns, steps = [], [], []
         for ep in range(episodes):
             obs, _ = env.reset(seed=seed + ep)
             if stateful:
@@ -214,10 +225,24 @@ def prompt_reward_check(model: Any, prompt: Any, env_factory: Callable[[], Any],
                     policy.observe(np.asarray(obs)[None], np.asarray(action)[None])
             prompt_means.append(float(np.mean(rewards)))
             task_returns.append(task)
+            steps.extend(rewards)
         out[name] = {"prompt_reward_per_step": float(np.mean(prompt_means)),
-                     "task_return": float(np.mean(task_returns))}
+                     "task_return": float(np.mean(task_returns)),
+                     "task_returns": task_returns, "prompt_reward_means": prompt_means,
+                     **step_spread(steps)}
     env.close()
     return out
+
+
+def step_spread(rewards: Sequence[float]) -> dict[str, float]:
+    """How much per-step prompt rewards vary: their std, 5th/95th percentiles and range (a saturated reward
+    has all of them near 0 / near its mean)."""
+    r = np.asarray(rewards, np.float64)
+    if r.size == 0:
+        return {"step_std": float("nan"), "step_p05": float("nan"), "step_p95": float("nan"),
+                "step_min": float("nan"), "step_max": float("nan")}
+    return {"step_std": float(r.std()), "step_p05": float(np.percentile(r, 5)), "step_p95": float(np.percentile(r, 95)),
+            "step_min": float(r.min()), "step_max": float(r.max())}
 
 
 def embed_episodes(store: Any, vlm: Any, batch: int = 64, progress: bool = False) -> int:
@@ -246,38 +271,58 @@ def embed_episodes(store: Any, vlm: Any, batch: int = 64, progress: bool = False
 
 def render_pose_clip(pose: str, frames: int = 8, seed: int = 0) -> np.ndarray:
     """A (frames, 64, 64, 3) uint8 clip of the walker held in ``pose`` (joint positions set directly, with a
-    slight sway of the joints so the clip is not a single repeated image)."""
+    slight sway of the hips so the clip is not a single repeated image; see
+    :func:`benchmarks.genrl_prompt_clips.render_task_clip`)."""
     if pose not in POSES:
         raise ValueError(f"unknown pose {pose!r}; expected one of {POSES}")
-    from vpt_gym.envs.dmc import make, physics_of
+    from benchmarks.genrl_prompt_clips import render_task_clip
 
-    env = make("walker", "stand", seed=seed)
-    env.reset(seed=seed)
-    physics = physics_of(env)
-    out = []
-    for i in range(frames):
-        sway = 0.05 * np.sin(2 * np.pi * i / frames)
-        with physics.reset_context():
-            physics.data.qpos[:] = 0.0
-            physics.data.qvel[:] = 0.0
-            if pose == "lying_down":
-                physics.named.data.qpos["rooty"] = np.pi / 2
-                physics.named.data.qpos["rootz"] = -1.2
-            for joint in ("right_hip", "left_hip"):
-                physics.named.data.qpos[joint] = sway
-        out.append(physics.render(64, 64, camera_id=0).copy())
-    env.close()
-    return np.stack(out)
+    return render_task_clip(POSE_TASK[pose], frames=frames, seed=seed)[0]
 
 
-def train_stage(data_dir: Path, run_dir: Path, args: Args) -> Path:
+def train_stage(data_dir: Path, run_dir: Path, args: Any) -> Path:
     from agents.genrl.train_world_model import Args as TrainArgs, train
 
     train(TrainArgs(data_dir=str(data_dir), run_dir=str(run_dir), config="small", steps=args.wm_steps,
                     batch_size=args.wm_batch, batch_length=args.wm_length, seed=args.seed,
                     checkpoint_every=max(1, min(100, args.wm_steps)), progress=args.progress,
-                    train_connector=True, log_every=max(1, min(10, args.wm_steps))))
+                    train_connector=True, log_every=max(1, min(10, args.wm_steps)), lr=getattr(args, "wm_lr", None)))
     return run_dir / "checkpoint.safetensors"
+
+
+def world_model_stages(args: Any, run_dir: Path, vlm: Any, stages: StageProgress,
+                       env_factory: Optional[Callable[[], Any]] = None, domain: str = "walker") -> Any:
+    """Stages 1-3 (data, embed, world model) into ``run_dir``; return the trained MFWM.
+
+    :param args: any object with this module's data and world-model fields (``episodes``, ``data_task``,
+        ``exploration``, ``max_hold``, ``seed``, ``wm_steps``, ``wm_batch``, ``wm_length``, ``progress``), such as
+        :class:`Args` or :class:`benchmarks.genrl_multitask.Args`.
+    :param stages: the run's stage bar (stages ``data``, ``embed``, ``world_model``).
+    :param env_factory: data-collection env (default: ``domain``-``args.data_task``, fast rendering).
+    """
+    from agents.genrl.episodes import EpisodeStore, collect
+    from agents.genrl.reward import MFWM
+
+    with stages.stage("data"):
+        store = EpisodeStore(run_dir / "data")
+        if len(store) < args.episodes:
+            if env_factory is None:
+                from vpt_gym.envs.dmc import make
+
+                env = make(domain, args.data_task, seed=args.seed, render_quality="fast")
+            else:
+                env = env_factory()
+            explore = exploration_policy(args.exploration, env.action_space, args.max_hold, args.seed + len(store))
+            collect(env, explore, args.episodes - len(store), store, seed=args.seed + len(store),
+                    progress=args.progress)
+            env.close()
+
+    with stages.stage("embed"):
+        embed_episodes(store, vlm, progress=args.progress)
+
+    with stages.stage("world_model"):
+        ckpt = train_stage(run_dir / "data", run_dir / "world_model", args)
+    return MFWM.from_checkpoint(ckpt, vlm)
 
 
 def run(args: Args, vlm: Any = None, env_factory: Optional[Callable[[], Any]] = None,
@@ -295,8 +340,6 @@ def run(args: Args, vlm: Any = None, env_factory: Optional[Callable[[], Any]] = 
     from vpt_gym.user_errors import UsageError
 
     from agents.genrl.behaviour import BehaviourConfig, evaluate_behaviour, evaluate_random, learn_behaviour
-    from agents.genrl.episodes import EpisodeStore, collect
-    from agents.genrl.reward import MFWM
     from agents.genrl.video_file import write_video
 
     if args.threads:
@@ -333,26 +376,7 @@ def run(args: Args, vlm: Any = None, env_factory: Optional[Callable[[], Any]] = 
 
     stages = StageProgress("genrl_end_to_end", STAGES, enabled=args.progress)
     try:
-        with stages.stage("data"):
-            store = EpisodeStore(run_dir / "data")
-            if len(store) < args.episodes:
-                if env_factory is None:
-                    from vpt_gym.envs.dmc import make
-
-                    env = make("walker", args.data_task, seed=args.seed, render_quality="fast")
-                else:
-                    env = env_factory()
-                explore = exploration_policy(args.exploration, env.action_space, args.max_hold, args.seed + len(store))
-                collect(env, explore, args.episodes - len(store), store, seed=args.seed + len(store),
-                        progress=args.progress)
-                env.close()
-
-        with stages.stage("embed"):
-            embed_episodes(store, vlm, progress=args.progress)
-
-        with stages.stage("world_model"):
-            ckpt = train_stage(run_dir / "data", run_dir / "world_model", args)
-        model = MFWM.from_checkpoint(ckpt, vlm)
+        model = world_model_stages(args, run_dir, vlm, stages, env_factory)
 
         with stages.stage("prompt"):
             prompt_path = run_dir / "prompt.gif"
@@ -433,7 +457,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Args:
     parser.add_argument("--tiny", action="store_true",
                         help="a one-minute smoke configuration that measures nothing, in runs/genrl_end_to_end_tiny "
                              f"(or set {PRESET_ENV}=tiny for the same settings in the usual run directory)")
-    add_flags(parser, Args(), types={"eval_task": str, "threads": int, "behaviour_lr": float})
+    add_flags(parser, Args(), types={"eval_task": str, "threads": int, "behaviour_lr": float, "wm_lr": float})
     ns = parser.parse_args(argv)
     preset = os.environ.get(PRESET_ENV, "default")
     if preset not in ("default", "tiny"):

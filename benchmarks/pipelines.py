@@ -20,7 +20,7 @@ def _genrl_end_to_end(out_dir: Path, quick: bool, seed: int = 0, progress: bool 
     data-free behaviour learning, evaluation against random and zero-action policies."""
     from benchmarks.genrl_end_to_end import Args, run
     from benchmarks.intervals import estimate, format_estimate
-    from benchmarks.report_flags import genrl_pipeline_flags
+    from benchmarks.report_flags import SATURATED_PREFIXES, genrl_pipeline_flags
 
     run_dir = out_dir / "genrl_end_to_end" / f"seed{seed}-{'quick' if quick else 'full'}"
     if quick:  # a few minutes on 2 cores: shows the path runs end to end, far too short to learn much
@@ -37,15 +37,20 @@ def _genrl_end_to_end(out_dir: Path, quick: bool, seed: int = 0, progress: bool 
              f"VLM: {results['vlm']}. Budget: {args.episodes} exploration episodes, {args.wm_steps} world-model "
              f"updates, {args.behaviour_steps} behaviour updates. Evaluation episodes are reset with seeds "
              f"{10_000 + seed}.., the prompt-reward check uses the first {args.check_episodes} of them.", "",
-             "| policy | n | return | normalised (of the mean return) | GenRL prompt reward/step (real episodes) |",
-             "|---|---|---|---|---|"]
+             "| policy | n | return | normalised (of the mean return) | GenRL prompt reward/step (real episodes) "
+             "| per-step std |",
+             "|---|---|---|---|---|---|"]
+    flags = genrl_pipeline_flags(results)
+    saturated = any(f.startswith(SATURATED_PREFIXES) for f in flags)
     for name, key in rows:
         r = results[key]
         norm = "–" if r["normalized_score"] is None else f"{r['normalized_score']:.3f}"
         reward = f"{check[key]['prompt_reward_per_step']:.5f}" if key in check else "–"
+        if saturated and key in check:
+            reward += " (saturated: not a result, see flags)"
+        std = f"{check[key]['step_std']:.4f}" if "step_std" in check.get(key, {}) else "–"
         ret = format_estimate(estimate([r["returns"]]), digits=1) if r.get("returns") else f"{r['mean_return']:.1f}"
-        table.append(f"| {name} | {r['episodes']} | {ret} | {norm} | {reward} |")
-    flags = genrl_pipeline_flags(results)
+        table.append(f"| {name} | {r['episodes']} | {ret} | {norm} | {reward} | {std} |")
     if flags:
         table += ["", "Flags (computed from these numbers):", ""] + [f"- {flag}" for flag in flags]
     table.append("")

@@ -27,6 +27,10 @@ RANDOM_ANCHOR_TOLERANCE = 0.2
 EXPERT_LEVEL = 0.9
 # prompt reward per step: a spread (max - min over the policies) below this is saturated
 SATURATION_SPREAD = 0.01
+# per-step prompt reward: a std over all steps of every policy below this is a constant reward
+STEP_SATURATION_STD = 1e-3
+#: how the flags of a saturated prompt reward begin (the report marks such reward numbers as no result)
+SATURATED_PREFIXES = ("Prompt reward saturated", "Prompt reward constant")
 
 
 def random_anchor_flags(cells: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
@@ -67,4 +71,10 @@ def genrl_pipeline_flags(results: Mapping[str, Any]) -> list[str]:
             flags.append(f"Prompt reward saturated: it {span} ({shown}; flagged when the spread is "
                          f"below {SATURATION_SPREAD:g}), so it does not tell them apart and cannot have guided "
                          "behaviour learning.")
+    stds = [v["step_std"] for v in check.values() if "step_std" in v]
+    if stds and max(stds) < STEP_SATURATION_STD:
+        flags.append(f"Prompt reward constant per step: its per-step std is at most {max(stds):.2g} for every "
+                     f"policy (flagged below {STEP_SATURATION_STD:g}); typically the world model's posterior "
+                     "ignores the frames (one latent mode for every frame: too few or too slow world-model "
+                     "updates, see genrl_end_to_end's wm_lr).")
     return flags

@@ -24,6 +24,7 @@ the command that computes (or completes) the set.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -65,6 +66,10 @@ class Args:
     :param train_connector: also train connector + aligner on the episodes' ``clip_video`` embeddings.
     :param embeddings: tag of a precomputed embedding set under ``<data_dir>/.embeddings/`` to train the
         connector from (implies ``train_connector``; the VLM is never run).
+    :param lr: Adam learning rate of the world model and the connector (None: the config's, GenRL's 1e-4).
+        Small CPU runs need a larger one: at 1e-4 the small config's posterior stayed input-independent
+        after 300 updates (one class per categorical on every frame), at 1e-3 it used its latent from
+        about 200 updates (see ``benchmarks/genrl_multitask.py``).
     """
 
     data_dir: str
@@ -83,6 +88,7 @@ class Args:
     progress: bool = True
     train_connector: bool = False
     embeddings: Optional[str] = None
+    lr: Optional[float] = None
 
     def __post_init__(self) -> None:
         check_args(self)
@@ -94,7 +100,7 @@ class Args:
 
 
 #: Settings a resumed run must keep: they decide the network and the batches it sees.
-RESUME_KEYS = ("config", "batch_size", "batch_length", "seed", "train_connector", "embeddings")
+RESUME_KEYS = ("config", "batch_size", "batch_length", "seed", "train_connector", "embeddings", "lr")
 
 
 def check_args(args: Args) -> None:
@@ -109,6 +115,9 @@ def check_args(args: Args) -> None:
                 "cache_episodes": 1, "seed": 0}
     if args.threads is not None:
         minimums["threads"] = 1
+    if args.lr is not None and (isinstance(args.lr, bool) or not isinstance(args.lr, (int, float))
+                                or not 0 < args.lr < 1):
+        raise ValueError(f"lr must be a number in (0, 1) or None; got {args.lr!r}")
     for name, minimum in minimums.items():
         value = getattr(args, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -246,6 +255,7 @@ def train(args: Args) -> dict[str, float]:
             raise CheckpointError(f"{ckpt_path} does not record its training arguments; cannot check that a "
                                   "resume keeps them (use another run_dir or --no-resume)")
         saved_args.setdefault("embeddings", None)  # written before the option existed
+        saved_args.setdefault("lr", None)
         check_resumable(ckpt_path, saved_args, asdict(args),
                         RESUME_KEYS)
         if state.rng is None:
@@ -256,11 +266,15 @@ def train(args: Args) -> dict[str, float]:
                   "(raise --steps to continue)", file=sys.stderr)
     else:
         torch.manual_seed(args.seed)
-        model = WorldModel(make_config(args.config, action_dim))
+        config = make_config(args.config, action_dim)
+        if args.lr is not None:
+            config = dataclasses.replace(config, lr=args.lr)
+        model = WorldModel(config)
         state = TrainingState(model, make_optimizer(model), 0, np.random.default_rng(args.seed))
         if train_connector:
             embed_dim = _clip_dim(store, args)
-            state.connector = Connector(ConnectorConfig.for_world_model(model.config, embed_dim=embed_dim))
+            lr = {} if args.lr is None else {"lr": args.lr}
+            state.connector = Connector(ConnectorConfig.for_world_model(model.config, embed_dim=embed_dim, **lr))
             state.connector_optimizer = make_connector_optimizer(state.connector)
     keys = TRAIN_KEYS + (("clip_video",) if train_connector else ())
     start = state.step
@@ -312,6 +326,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Args:
                                      "(implies --train-connector)")
         elif name == "threads":
             parser.add_argument(flag, type=int, default=value, help=text)
+        elif name == "lr":
+            parser.add_argument(flag, type=float, default=value, help=text)
         else:
             parser.add_argument(flag, type=type(value), default=value, help=text)
     ns = parser.parse_args(argv)

@@ -43,6 +43,12 @@ def test_genrl_pipeline_flags_follow_the_numbers():
     assert flags[1].startswith("Prompt reward saturated: it spans only 1e-05")
     assert genrl_pipeline_flags(_pipeline(200.0, 150.0, {"genrl": 0.6, "random": 0.4, "zero_action": 0.5})) == []
     assert genrl_pipeline_flags(_pipeline(200.0, 150.0)) == []  # no check run: nothing to flag
+    constant = _pipeline(200.0, 150.0, {"genrl": 0.6, "random": 0.4})
+    for name, std in (("genrl", 2e-4), ("random", 0.0)):
+        constant["prompt_reward_check"][name]["step_std"] = std
+    assert [f.split(":")[0] for f in genrl_pipeline_flags(constant)] == ["Prompt reward constant per step"]
+    constant["prompt_reward_check"]["random"]["step_std"] = 0.05
+    assert genrl_pipeline_flags(constant) == []
 
 
 def test_genrl_pipeline_table_shows_n_ranges_flags_and_links_the_prompt(tmp_path, monkeypatch):
@@ -70,7 +76,8 @@ def test_genrl_pipeline_table_shows_n_ranges_flags_and_links_the_prompt(tmp_path
     assert calls[0].run_dir == str(tmp_path / "genrl_end_to_end" / "seed4-quick")
     text = "\n".join(result["table"])
     assert "](genrl_end_to_end/seed4-quick/prompt.gif)" in text
-    assert "| GenRL data-free (video prompt) | 2 | 50.0 (range 40.0 to 60.0) | 0.010 | 0.99985 |" in text
+    assert ("| GenRL data-free (video prompt) | 2 | 50.0 (range 40.0 to 60.0) | 0.010 | 0.99985 (saturated: not a "
+            "result, see flags) | – |") in text
     assert "±" not in text
     assert "- Too small to learn" in text and "- Prompt reward saturated: it is the same for every policy" in text
     assert len(result["flags"]) == 2

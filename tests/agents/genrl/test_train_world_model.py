@@ -187,3 +187,23 @@ def test_v1_checkpoint_is_refused_with_a_clear_error(tmp_path):
     save_file({"x": torch.zeros(1)}, str(path), metadata={"vpt_gym": json.dumps({"format": FORMAT, "version": 1})})
     with pytest.raises(CheckpointError, match="older vpt-gym.*v1"):
         load_checkpoint(path)
+
+
+def test_lr_override_reaches_world_model_and_connector_and_is_a_resume_key(tmp_path):
+    """``lr`` sets both optimisers' learning rate; a resume with another lr is refused, a bad one too."""
+    store = EpisodeStore(tmp_path / "data")
+    collect(MovingSquareEnv(episode_steps=20), None, 1, store, seed=0, progress=False)
+    for path in store.paths:  # a connector needs clip_video
+        with np.load(path) as d:
+            arrays = {k: d[k] for k in d.files}
+        arrays["clip_video"] = np.random.default_rng(0).standard_normal((len(arrays["action"]), 16)).astype(np.float32)
+        np.savez_compressed(path, **arrays)
+    args = dict(data_dir=str(tmp_path / "data"), run_dir=str(tmp_path / "run"), steps=1, batch_size=2, batch_length=8,
+                progress=False, train_connector=True, lr=3e-4)
+    train(Args(**args))
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.safetensors", restore_rng=False)
+    assert state.model.config.lr == 3e-4 and state.connector.config.lr == 3e-4
+    with pytest.raises(Exception, match="lr"):
+        train(Args(**{**args, "steps": 2, "lr": 1e-3}))
+    with pytest.raises(ValueError, match="lr must be a number in"):
+        Args(**{**args, "lr": 2.0})

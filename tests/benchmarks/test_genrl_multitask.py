@@ -1,0 +1,80 @@
+"""benchmarks/genrl_multitask.py: the per-task summary (estimates, 'beats' verdicts, ranking check), task
+validation, and (slow) a tiny real run that trains one world model and serves two tasks, resumable."""
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks.genrl_multitask import Args, format_report, summarise
+
+
+def _policy_run(returns, prompts, step_std=0.05):
+    return {"task_returns": list(returns), "prompt_reward_means": list(prompts), "step_std": step_std,
+            "step_p05": min(prompts) - 0.1, "step_p95": max(prompts) + 0.1}
+
+
+def _result(genrl_seeds, random, zero):
+    return {"baselines": {"random": _policy_run(*random), "zero_action": _policy_run(*zero)},
+            "seeds": {i: _policy_run(*s) for i, s in enumerate(genrl_seeds)}}
+
+
+def test_summary_of_a_learned_policy_that_beats_both_baselines_and_a_reward_that_ranks_like_gt():
+    seeds = [([600 + i for i in range(10)], [0.8] * 10), ([610 + i for i in range(10)], [0.75] * 10)]
+    s = summarise("walker_stand", _result(seeds, ([200 + i for i in range(10)], [0.3] * 10),
+                                          ([300 + i for i in range(10)], [0.5] * 10)))
+    g = s["policies"]["genrl"]
+    assert g["mean_return"] == pytest.approx(np.mean([604.5, 614.5]))
+    assert g["n_seeds"] == 2 and g["n_episodes"] == 20 and g["seed_mean_range"] == [604.5, 614.5]
+    assert g["normalized"] == pytest.approx((g["mean_return"] - 150) / (970 - 150))  # GenRL's table row
+    assert s["beats_random"] and s["beats_zero_action"]
+    assert s["gt_order"] == ["genrl", "zero_action", "random"] and s["prompt_ranks_like_gt"]
+
+
+def test_summary_does_not_call_a_win_when_one_seed_loses_or_the_reward_ranks_wrongly():
+    seeds = [([600] * 10, [0.2] * 10), ([250] * 10, [0.2] * 10)]  # second seed below the zero action
+    s = summarise("walker_stand", _result(seeds, ([200 + i for i in range(10)], [0.3] * 10),
+                                          ([300 + i for i in range(10)], [0.9] * 10)))
+    assert not s["beats_zero_action"]
+    assert s["beats_random"] is True
+    assert not s["prompt_ranks_like_gt"] and s["prompt_order"][0] == "zero_action"
+    text = format_report({"domain": "walker", "vlm": "random-features (offline stand-in)", "timings_s": {"tasks": 1.0},
+                          "args": {"episodes": 2, "wm_steps": 3, "behaviour_steps": 4, "seeds": 2, "eval_episodes": 10},
+                          "tasks": {"walker_stand": s}})
+    assert "random-features (offline stand-in)" in text and "| walker_stand |" in text and "| yes, no |" in text
+
+
+def test_tasks_must_have_a_prompt_clip_in_the_domain():
+    assert Args(tasks="walker_stand, walker_run").task_list() == ["walker_stand", "walker_run"]
+    with pytest.raises(ValueError, match="no prompt clip in domain 'walker'"):
+        Args(tasks="walker_stand,cheetah_run").task_list()
+
+
+@pytest.mark.slow
+def test_tiny_run_serves_two_tasks_from_one_world_model_and_resumes(tmp_path):
+    from benchmarks.genrl_multitask import run
+
+    args = Args.tiny(run_dir=str(tmp_path / "run"))
+    args.progress = False
+    results = run(args)
+    run_dir = tmp_path / "run"
+    assert sorted(results["tasks"]) == ["walker_stand", "walker_walk"]
+    assert len(list((run_dir / "world_model").glob("checkpoint.safetensors"))) == 1
+    for task in ("walker_stand", "walker_walk"):
+        for seed in (0, 1):
+            assert (run_dir / task / f"seed{seed}" / "eval.json").is_file()
+    before = (run_dir / "walker_walk" / "seed1" / "eval.json").stat().st_mtime_ns
+    again = run(args)
+    assert (run_dir / "walker_walk" / "seed1" / "eval.json").stat().st_mtime_ns == before  # resumed, not redone
+    assert json.loads(json.dumps(again["tasks"])) == json.loads(json.dumps(results["tasks"]))
+
+
+def test_offline_arm_is_summarised_and_reported_next_to_data_free():
+    seeds = [([600 + i for i in range(10)], [0.8] * 10)]
+    result = _result(seeds, ([200 + i for i in range(10)], [0.3] * 10), ([300 + i for i in range(10)], [0.5] * 10))
+    result["offline_seeds"] = {0: _policy_run([700 + i for i in range(10)], [0.9] * 10)}
+    s = summarise("walker_stand", result)
+    assert s["offline"]["mean_return"] == pytest.approx(704.5) and s["offline"]["n_seeds"] == 1
+    assert set(s["policies"]) == {"genrl", "random", "zero_action"}  # the ranking check is about data-free
+    text = format_report({"domain": "walker", "vlm": "x", "timings_s": {}, "tasks": {"walker_stand": s},
+                          "args": {"episodes": 2, "wm_steps": 3, "behaviour_steps": 4, "seeds": 1, "eval_episodes": 10}})
+    assert "| walker_stand | 704 [" in text and "Offline (start states from the exploration data)" in text
