@@ -325,31 +325,15 @@ def world_model_stages(args: Any, run_dir: Path, vlm: Any, stages: StageProgress
     return MFWM.from_checkpoint(ckpt, vlm)
 
 
-def run(args: Args, vlm: Any = None, env_factory: Optional[Callable[[], Any]] = None,
-        eval_env: Optional[Callable[[], Any]] = None, prompt_clip: Optional[np.ndarray] = None) -> dict[str, Any]:
-    """Run (or resume) every stage; return the results dict (also written to ``run_dir/results.json``).
+def check_run_settings(settings_file: Path, settings: dict[str, Any]) -> None:
+    """Record ``settings`` in a new run directory, or refuse (:class:`UsageError`) one made with other settings.
 
-    :param vlm: a VLM object (default: ``agents.genrl.vlm.load_vlm(args.vlm)``).
-    :param env_factory: data-collection env factory (default: walker ``args.data_task``, fast rendering).
-    :param eval_env: evaluation env factory (default: ``vpt_gym/<eval task>-v0``).
-    :param prompt_clip: prompt frames to use instead of rendering ``args.pose`` (tests).
+    :param settings_file: the run directory's settings file (written atomically when absent).
+    :param settings: the settings that must match for a resume.
     """
-    import torch
-
-    from vpt_gym.atomic_file import write_atomic
     from vpt_gym.user_errors import UsageError
 
-    from agents.genrl.behaviour import BehaviourConfig, evaluate_behaviour, evaluate_random, learn_behaviour
-    from agents.genrl.video_file import write_video
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.wm_length % 8:
-        raise ValueError(f"wm_length must be a multiple of 8 (the connector's clip length), got {args.wm_length}")
-    run_dir = Path(args.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    settings_file = run_dir / "settings.json"
-    settings = {k: v for k, v in asdict(args).items() if k not in RESUMABLE_CHANGES}
+    run_dir = settings_file.parent
     if settings_file.is_file():
         try:
             made_with = json.loads(settings_file.read_text())
@@ -362,9 +346,34 @@ def run(args: Args, vlm: Any = None, env_factory: Optional[Callable[[], Any]] = 
             diff = ", ".join(f"{k} {made_with.get(k)!r:.40} -> {settings.get(k)!r:.40}" for k in changed)
             raise UsageError(f"{run_dir} was made with other settings ({diff}); pass --run-dir DIR for a new run "
                              "or delete that directory")
-    else:  # a new run (or one from before settings.json existed): record what it is made with
+    else:  # a new run (or one from before the settings file existed): record what it is made with
         text = json.dumps(settings, indent=1, sort_keys=True)
         write_atomic(settings_file, lambda tmp: tmp.write_text(text))
+
+
+def run(args: Args, vlm: Any = None, env_factory: Optional[Callable[[], Any]] = None,
+        eval_env: Optional[Callable[[], Any]] = None, prompt_clip: Optional[np.ndarray] = None) -> dict[str, Any]:
+    """Run (or resume) every stage; return the results dict (also written to ``run_dir/results.json``).
+
+    :param vlm: a VLM object (default: ``agents.genrl.vlm.load_vlm(args.vlm)``).
+    :param env_factory: data-collection env factory (default: walker ``args.data_task``, fast rendering).
+    :param eval_env: evaluation env factory (default: ``vpt_gym/<eval task>-v0``).
+    :param prompt_clip: prompt frames to use instead of rendering ``args.pose`` (tests).
+    """
+    import torch
+
+
+    from agents.genrl.behaviour import BehaviourConfig, evaluate_behaviour, evaluate_random, learn_behaviour
+    from agents.genrl.video_file import write_video
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.wm_length % 8:
+        raise ValueError(f"wm_length must be a multiple of 8 (the connector's clip length), got {args.wm_length}")
+    run_dir = Path(args.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    settings = {k: v for k, v in asdict(args).items() if k not in RESUMABLE_CHANGES}
+    check_run_settings(run_dir / "settings.json", settings)
     task = args.eval_task or POSE_TASK.get(args.pose, "walker_stand")
     if vlm is None:
         from agents.genrl.vlm import load_vlm  # the VLM registry

@@ -69,7 +69,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from benchmarks.dataclass_flags import add_flags, overrides
-from benchmarks.genrl_end_to_end import prompt_reward_check, world_model_stages
+from benchmarks.genrl_end_to_end import check_run_settings, prompt_reward_check, world_model_stages
 from benchmarks.stage_progress import StageProgress
 from vpt_gym.atomic_file import write_atomic
 
@@ -149,17 +149,8 @@ def _save(path: Path, data: Any) -> None:
 
 
 def _check_settings(run_dir: Path, args: Args) -> None:
-    from vpt_gym.user_errors import UsageError
-
     settings = {k: v for k, v in asdict(args).items() if k not in RESUMABLE_CHANGES}
-    path = run_dir / "multitask_settings.json"
-    if path.is_file():
-        made_with = json.loads(path.read_text())
-        changed = sorted(k for k in set(made_with) | set(settings) if made_with.get(k) != settings.get(k))
-        if changed:
-            raise UsageError(f"{run_dir} was made with other settings ({', '.join(changed)}); pass --run-dir DIR")
-    else:
-        _save(path, settings)
+    check_run_settings(run_dir / "multitask_settings.json", settings)
 
 
 def env_id(task: str) -> str:
