@@ -112,3 +112,38 @@ def test_rl_budget_is_whole_rollouts():
         for rung in args.rl_ladder:  # so the reported env steps equal the rungs
             assert rung % (args.n_envs * args.n_steps) == 0
         assert args.rl_steps == args.rl_ladder[-1]
+
+
+def test_ppo_killed_between_rungs_resumes_from_the_last_rung(tmp_path, monkeypatch):
+    """A run stopped during the second rung keeps the first rung's policy and checkpoint, and the next call
+    trains only the remaining steps from that checkpoint (not from scratch, not the whole ladder again)."""
+    from agents.sb3.kl_ppo import KLPPO
+    from benchmarks import vpt_crafter
+
+    args = dataclasses.replace(Args.quick(str(tmp_path)), progress=False, rl_ladder=(128, 256))
+    arm = tmp_path / "ppo_scratch"
+    learned: list[tuple[int, int]] = []
+    real_learn = KLPPO.learn
+
+    def learn_then_die(self, total_timesteps, **kwargs):
+        learned.append((int(self.num_timesteps), int(total_timesteps)))
+        if len(learned) == 2:  # the kill: during the second rung, before anything of it is saved
+            raise KeyboardInterrupt
+        return real_learn(self, total_timesteps, **kwargs)
+
+    monkeypatch.setattr(KLPPO, "learn", learn_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        vpt_crafter._rl(args, arm, seed=0, init_from=None)
+    assert learned == [(0, 128), (128, 128)]
+    assert (arm / "steps-128").is_dir() and not (arm / "steps-256").exists()
+    first_rung = {p.name: p.read_bytes() for p in (arm / "steps-128").iterdir() if p.is_file()}
+    assert json.loads((arm / "run" / "klppo.json").read_text())  # the resumable state of rung 128
+
+    learned.clear()
+    monkeypatch.setattr(KLPPO, "learn", lambda self, n, **kw: (learned.append((int(self.num_timesteps), int(n))),
+                                                               real_learn(self, n, **kw))[1])  # fmt: skip
+    result = vpt_crafter._rl(args, arm, seed=0, init_from=None)
+    assert learned == [(128, 128)]  # resumed at 128 env steps, trained the last 128 only
+    assert result["env_steps"] == 256 and list(result["rung_seconds"]) == ["256"]
+    assert (arm / "steps-256").is_dir()
+    assert {p.name: p.read_bytes() for p in (arm / "steps-128").iterdir() if p.is_file()} == first_rung
