@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from vpt_gym.number_checks import number_type
+
 #: The reference's 4x IDM on this kind of machine (spec section 11): seconds and peak GB per 128-frame window.
 REFERENCE_SECONDS_PER_WINDOW = 36.0
 REFERENCE_PEAK_GB = 6.8
@@ -155,8 +157,8 @@ def report(results: dict[str, Any], preset: str, threads: int, tie_margin: float
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="4x", help="IDM preset (4x, tiny)")
-    parser.add_argument("--windows", type=int, default=1, help="windows labelled per mode (median time reported)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
+    parser.add_argument("--windows", type=number_type(integer=True, minimum=1), default=1, help="windows labelled per mode (median time reported)")
+    parser.add_argument("--threads", type=number_type(integer=True, minimum=1), default=os.cpu_count() or 1, help="torch threads")
     parser.add_argument("--seed", type=int, default=0, help="seed of the network and the frames (default 0)")
     parser.add_argument("--tie-margin", type=float, default=0.05,
                         help="a near-tie: fp32 top-two log-probability gap at most this (default 0.05)")

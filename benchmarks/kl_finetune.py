@@ -403,7 +403,7 @@ def print_table(result: dict[str, Any]) -> None:
               f" | {s['final_kl_to_ref']:.4f}")  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> None:
+def _main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_flags(parser, Config())
     parser.add_argument("--tiny", action="store_true", help="seconds-long pipeline check (numbers meaningless)")
@@ -417,5 +417,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {args.out / 'kl_finetune.json'} and {args.out / 'kl_finetune.png'}")
 
 
+def main(argv: list[str] | None = None) -> int:
+    """The command line: a bad flag value or output path is one line on stderr and exit status 2."""
+    from vpt_gym.user_errors import run_command
+
+    return run_command("python -m benchmarks.kl_finetune", _main, argv)
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

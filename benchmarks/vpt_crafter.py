@@ -146,6 +146,8 @@ from tqdm.auto import tqdm
 
 from benchmarks.stage_progress import StageProgress
 from vpt_gym.atomic_file import replace_directory_atomic, write_atomic
+from vpt_gym.number_checks import number_type
+from vpt_gym.user_errors import UsageError, run_command
 
 __all__ = ["Args", "run", "main", "seed_summary", "above", "plot_learning_curves", "TECH_TREE", "AGENTS"]
 
@@ -822,11 +824,11 @@ def print_report(result: dict[str, Any]) -> None:
         print(f"| {name} | {score} |")
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(description="The VPT method on Crafter: demonstrations -> IDM -> BC -> KL-PPO")
     parser.add_argument("--quick", action="store_true", help="smoke-sized run (about 2 minutes)")
     parser.add_argument("--run-dir", default=None, help="output directory (stages found there are skipped)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--threads", type=number_type(integer=True, minimum=1), default=1, help="torch threads")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="agent seeds (default 0 1 2)")
     parser.add_argument("--ladder", type=int, nargs="+", default=None, help="RL env steps at which both arms are evaluated")
     parser.add_argument("--unlabelled-episodes", type=int, default=None, help="demonstrator episodes to pseudo-label")
@@ -845,13 +847,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             overrides[key] = tuple(value) if isinstance(value, list) else value
     if ns.no_bc_true:
         overrides["bc_true"] = False
-    args = dataclasses.replace(args, **overrides)
+    try:
+        args = dataclasses.replace(args, **overrides)
+    except ValueError as err:  # a settings check of Args: the flag values are the user's to fix
+        raise UsageError(str(err)) from None
     result = run(args)
     print_report(result)
     if ns.json:
         _write_json_atomic(Path(ns.json), result)
-    return result
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line: a bad flag value is one line on stderr and exit status 2, not a traceback."""
+    return run_command("python -m benchmarks.vpt_crafter", _main, argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -52,6 +52,7 @@ from agents.vpt.agent import VPTAgent
 from agents.vpt.policy import VPTPolicyNet
 from agents.vpt.precision import bfloat16_linears
 from benchmarks.timing import machine_description
+from vpt_gym.number_checks import number_type
 
 #: Reference (openai/Video-Pre-Training, fp32, torch 2.13) per-call times on these machines, spec section 11.
 REFERENCE_MS = {1: 28.0, 8: 143.0}
@@ -402,11 +403,11 @@ def load_note() -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="1x", help="policy preset (1x, 2x, 3x, tiny)")
-    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8], help="batch sizes to time (default 1 8)")
-    parser.add_argument("--steps", type=int, default=20, help="timed calls per row")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed calls before timing (default 3)")
-    parser.add_argument("--no-cache-steps", type=int, default=3, help="timed full-window recomputes")
-    parser.add_argument("--accuracy-steps", type=int, default=20,
+    parser.add_argument("--batch", type=number_type(integer=True, minimum=1), nargs="+", default=[1, 8], help="batch sizes to time (default 1 8)")
+    parser.add_argument("--steps", type=number_type(integer=True, minimum=1), default=20, help="timed calls per row")
+    parser.add_argument("--warmup", type=number_type(integer=True, minimum=0), default=3, help="untimed calls before timing (default 3)")
+    parser.add_argument("--no-cache-steps", type=number_type(integer=True, minimum=1), default=3, help="timed full-window recomputes")
+    parser.add_argument("--accuracy-steps", type=number_type(integer=True, minimum=1), default=20,
                         help="steps compared with float32 for the accuracy rows (default 20)")
     parser.add_argument("--compile", action="store_true", help="also time fast+compile")
     parser.add_argument("--no-components", action="store_true", help="skip the per-component accuracy table")
@@ -416,7 +417,7 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="a Video-Pre-Training checkout: time the reference in the same run (needs gym3 importable)",
     )
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--threads", type=number_type(integer=True, minimum=1), default=None, help="torch threads (default: torch's choice)")
     parser.add_argument(
         "--clock",
         choices=sorted(CLOCKS),

@@ -33,6 +33,8 @@ import tempfile
 import time
 from typing import Any
 
+from vpt_gym.number_checks import number_type
+
 REFERENCE_S_PER_STEP = {"official": 7.8, "small": 0.73}
 
 
@@ -264,10 +266,10 @@ def main() -> None:
                         help="world-model configs to time (default both)")
     parser.add_argument("--impls", nargs="+", default=["baseline", "ours"], choices=["baseline", "ours"],
                         help="implementations to time: the reference-style baseline and ours (default both)")
-    parser.add_argument("--batch", type=int, default=16, help="sequences per batch (default 16)")
-    parser.add_argument("--length", type=int, default=64, help="steps per sequence (default 64)")
-    parser.add_argument("--steps", type=int, default=3, help="timed steps (median reported), after 1 warm-up")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--batch", type=number_type(integer=True, minimum=1), default=16, help="sequences per batch (default 16)")
+    parser.add_argument("--length", type=number_type(integer=True, minimum=1), default=64, help="steps per sequence (default 64)")
+    parser.add_argument("--steps", type=number_type(integer=True, minimum=1), default=3, help="timed steps (median reported), after 1 warm-up")
+    parser.add_argument("--threads", type=number_type(integer=True, minimum=1), default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--interleaved", action="store_true",
                         help="time baseline and ours alternating in one process (steadier on a shared machine)")
     parser.add_argument("--store-episodes", type=int, nargs="*", default=[8, 32],

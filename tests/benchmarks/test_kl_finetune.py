@@ -97,3 +97,12 @@ def test_the_expert_is_kept_as_safetensors_and_read_back(tmp_path, monkeypatch):
         assert th.equal(a, b), name
     with pytest.raises(ValueError, match="other settings"):
         kl_finetune.train_expert(kl_finetune.Config(**{**SMALL, "expert_steps": 512}), tmp_path)
+
+
+def test_command_line_user_errors_are_one_line_not_a_traceback(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert kl_finetune.main(["--tiny", "--out", str(blocker / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("python -m benchmarks.kl_finetune: error:") and "a-file" in err
+    assert "Traceback" not in err and len(err.splitlines()) == 1

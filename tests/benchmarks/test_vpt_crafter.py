@@ -147,3 +147,22 @@ def test_ppo_killed_between_rungs_resumes_from_the_last_rung(tmp_path, monkeypat
     assert result["env_steps"] == 256 and list(result["rung_seconds"]) == ["256"]
     assert (arm / "steps-256").is_dir()
     assert {p.name: p.read_bytes() for p in (arm / "steps-128").iterdir() if p.is_file()} == first_rung
+
+
+
+@pytest.mark.parametrize("argv, named", [(["--seeds", "-1"], "seeds"), (["--ladder", "100"], "rl_ladder")])
+def test_command_line_bad_settings_are_one_line_and_status_2(tmp_path, capsys, argv, named):
+    from benchmarks import vpt_crafter
+
+    assert vpt_crafter.main(["--run-dir", str(tmp_path / "run"), "--no-progress", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("python -m benchmarks.vpt_crafter: error:") and named in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()  # refused before anything ran
+
+
+def test_command_line_zero_threads_is_refused_by_the_parser(tmp_path, capsys):
+    from benchmarks import vpt_crafter
+
+    with pytest.raises(SystemExit) as exit_:
+        vpt_crafter.main(["--run-dir", str(tmp_path / "run"), "--threads", "0"])
+    assert exit_.value.code == 2 and "--threads" in capsys.readouterr().err

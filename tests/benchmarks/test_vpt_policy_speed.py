@@ -109,3 +109,12 @@ def test_smoke_suite_rows_say_they_are_not_the_1x_figure(monkeypatch):
     assert "NOT the 1x figure" in quick[0]["note"] and quick[0]["omp_wait_policy"] == "PASSIVE"
     full = perf.MEASUREMENTS["vpt_policy_speed"](False)
     assert calls[1]["preset"] == "1x" and "note" not in full[0] and full[0]["preset"] == "1x"
+
+
+@pytest.mark.parametrize("flag", ["--steps", "--threads", "--batch", "--accuracy-steps"])
+def test_counts_below_one_are_refused_before_anything_runs(flag, capsys):
+    from benchmarks import vpt_policy_speed
+
+    with pytest.raises(SystemExit) as exit_:
+        vpt_policy_speed.main([flag, "0"])
+    assert exit_.value.code == 2 and flag in capsys.readouterr().err
