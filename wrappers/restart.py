@@ -80,6 +80,10 @@ class _Watchdog:
             self._jobs = None
 
 
+class RestartTimeout(RuntimeError):
+    """Recreating Minecraft (closing the old process, starting a new one) took longer than ``restart_timeout``."""
+
+
 class MineRLRestart(gym.Wrapper):
     """Restart Minecraft when it dies or times out, ending the episode as truncated.
 
@@ -94,6 +98,8 @@ class MineRLRestart(gym.Wrapper):
       is already truncated; the process is recreated at the next ``reset``.
     - A ``reset`` that fails is retried on a fresh process up to ``max_reset_retries`` times.
     - ``restart_every=N`` also recreates the process before every N-th episode.
+    - With ``restart_timeout=R``, a restart that has not finished after ``R`` seconds (a close that waits on a
+      dead socket, a launch that never comes up) raises :class:`RestartTimeout` instead of waiting forever.
 
     Every ``info`` carries ``"minerl_restarts"``, the number of restarts so far; a step that restarted
     also carries ``"minerl_restart_reason"``.
@@ -110,10 +116,12 @@ class MineRLRestart(gym.Wrapper):
     :param max_reset_retries: fresh processes a failing ``reset`` may try before giving up.
     :param step_timeout: seconds a step or reset may take before Minecraft is taken for hung (``None``:
         wait forever). Leave room for slow steps: world generation at reset takes tens of seconds.
+    :param restart_timeout: seconds one restart may take (``None``: wait forever). Launching Minecraft takes
+        a minute or more on a slow machine; give it several.
     """
 
     def __init__(self, env: gym.Env, restart_every: int | None = None, max_reset_retries: int = 3,
-                 step_timeout: float | None = None) -> None:  # fmt: skip
+                 step_timeout: float | None = None, restart_timeout: float | None = None) -> None:  # fmt: skip
         super().__init__(env)
         if not callable(getattr(env.unwrapped, "recreate", None)):
             raise TypeError(
@@ -123,13 +131,16 @@ class MineRLRestart(gym.Wrapper):
             raise ValueError(f"restart_every must be a positive number of episodes or None, got {restart_every}")
         if max_reset_retries < 0:
             raise ValueError(f"max_reset_retries must be >= 0, got {max_reset_retries}")
-        if step_timeout is not None and (
-            isinstance(step_timeout, bool) or not isinstance(step_timeout, (int, float))
-            or not math.isfinite(step_timeout) or step_timeout <= 0
-        ):
-            raise ValueError(f"step_timeout must be a finite number of seconds > 0 or None, got {step_timeout!r}")
+        for name, timeout in (("step_timeout", step_timeout), ("restart_timeout", restart_timeout)):
+            if timeout is not None and (
+                isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                or not math.isfinite(timeout) or timeout <= 0
+            ):
+                raise ValueError(f"{name} must be a finite number of seconds > 0 or None, got {timeout!r}")
         self.step_timeout = step_timeout
+        self.restart_timeout = restart_timeout
         self._watchdog = _Watchdog(float(step_timeout)) if step_timeout is not None else None
+        self._restart_watchdog = _Watchdog(float(restart_timeout)) if restart_timeout is not None else None
         self.restart_every = restart_every
         self.max_reset_retries = max_reset_retries
         self.restarts = 0
@@ -139,7 +150,17 @@ class MineRLRestart(gym.Wrapper):
 
     def _restart(self, reason: str) -> None:
         logger.warning("Restarting Minecraft (%s)", reason)
-        self.env.unwrapped.recreate()
+        recreate = self.env.unwrapped.recreate
+        if self._restart_watchdog is None:
+            recreate()
+        else:
+            try:
+                self._restart_watchdog.call(recreate, "restart")
+            except StepTimeout:
+                raise RestartTimeout(
+                    f"Minecraft did not restart within restart_timeout={self.restart_timeout:g} s (restart after: "
+                    f"{reason[:300]})"
+                ) from None
         self.restarts += 1
         self._needs_restart = False
 
@@ -185,6 +206,7 @@ class MineRLRestart(gym.Wrapper):
         return fn() if self._watchdog is None else self._watchdog.call(fn, what)
 
     def close(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.close()
+        for watchdog in (self._watchdog, self._restart_watchdog):
+            if watchdog is not None:
+                watchdog.close()
         super().close()

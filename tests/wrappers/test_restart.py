@@ -10,7 +10,7 @@ import pytest
 
 from vpt_gym.envs.minerl_double import BINARY_KEYS, DoubleFactory
 from vpt_gym.envs.minerl import MineRLCompat
-from wrappers.restart import MineRLRestart, is_recoverable
+from wrappers.restart import MineRLRestart, RestartTimeout, is_recoverable
 
 NOOP = {k: 0 for k in BINARY_KEYS} | {"camera": np.zeros(2, np.float32)}
 
@@ -144,10 +144,56 @@ def test_a_reset_that_hangs_is_retried_on_a_fresh_process():
     env.close()
 
 
+@pytest.mark.parametrize("name", ["step_timeout", "restart_timeout"])
 @pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"), "5", True])
-def test_step_timeout_must_be_positive_seconds(timeout):
-    with pytest.raises(ValueError, match="step_timeout must be a finite number of seconds > 0"):
-        restarting(DoubleFactory("MineRLBasaltFindCave-v0"), step_timeout=timeout)
+def test_timeouts_must_be_positive_seconds(timeout, name):
+    with pytest.raises(ValueError, match=f"{name} must be a finite number of seconds > 0"):
+        restarting(DoubleFactory("MineRLBasaltFindCave-v0"), **{name: timeout})
+
+
+class HangingFactory(DoubleFactory):
+    """A double factory whose second launch does not come up (until ``stuck`` is set)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.stuck = threading.Event()
+
+    def __call__(self):
+        if self.made:
+            self.stuck.wait()
+        return super().__call__()
+
+
+def test_a_restart_whose_launch_hangs_raises_after_the_restart_timeout():
+    factory = HangingFactory("MineRLBasaltFindCave-v0", crash_at_steps=(1,))
+    env = restarting(factory, restart_timeout=0.5)
+    env.reset(seed=0)
+    with pytest.raises(RestartTimeout, match=r"did not restart within restart_timeout=0.5 s \(restart after: step failed"):
+        env.step(NOOP)
+    assert factory.made[0].closed and len(factory.made) == 1
+    factory.stuck.set()
+
+
+def test_a_restart_whose_close_hangs_raises_after_the_restart_timeout():
+    factory = DoubleFactory("MineRLBasaltFindCave-v0")
+    env = restarting(factory, restart_every=1, restart_timeout=0.5)
+    env.reset(seed=0)
+    old = factory.made[0]
+    stuck = threading.Event()
+    old.close = stuck.wait  # the old process does not close (until the test lets it)
+    with pytest.raises(RestartTimeout, match="periodic restart every 1 episodes"):
+        env.reset(seed=1)
+    assert len(factory.made) == 1  # no second Minecraft was started behind the user's back
+    stuck.set()
+
+
+def test_a_restart_within_the_restart_timeout_goes_on_as_before():
+    factory = DoubleFactory("MineRLBasaltFindCave-v0", crash_at_steps=(1,))
+    env = restarting(factory, restart_timeout=30)
+    env.reset(seed=0)
+    *_, truncated, info = env.step(NOOP)
+    assert truncated and info["minerl_restarts"] == 1 and len(factory.made) == 2 and factory.made[0].closed
+    env.close()
 
 
 def test_bad_arguments():

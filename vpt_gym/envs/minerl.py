@@ -164,6 +164,8 @@ def make(
     restart: bool = True,
     restart_every: int | None = None,
     max_reset_retries: int = 3,
+    step_timeout: float | None = None,
+    restart_timeout: float | None = None,
     render_mode: str | None = None,
     minerl_factory: Callable[[], OldGymEnv] | None = None,
 ) -> gym.Env:
@@ -174,6 +176,10 @@ def make(
     :param restart: recreate Minecraft when it dies or times out (:class:`~wrappers.restart.MineRLRestart`).
     :param restart_every: also recreate Minecraft every N episodes (long-running Minecraft degrades).
     :param max_reset_retries: how many fresh processes a failing ``reset`` may try.
+    :param step_timeout: seconds a step or reset may take before Minecraft counts as hung and is recreated
+        (``None``: wait forever); see :class:`~wrappers.restart.MineRLRestart`.
+    :param restart_timeout: seconds one restart may take before :class:`~wrappers.restart.RestartTimeout`
+        is raised (``None``: wait forever).
     :param render_mode: ``None`` or ``"rgb_array"`` (the full 640x360 frame).
     :param minerl_factory: builds the old-gym MineRL env; default ``gym.make(minerl_id)`` on the real
         MineRL (tests pass a double).
@@ -189,6 +195,7 @@ def make(
 
     env: gym.Env = MineRLCompat(minerl_factory, render_mode=render_mode)
     if restart:
-        env = MineRLRestart(env, restart_every=restart_every, max_reset_retries=max_reset_retries)
+        env = MineRLRestart(env, restart_every=restart_every, max_reset_retries=max_reset_retries,
+                            step_timeout=step_timeout, restart_timeout=restart_timeout)
     env = VPTObservationWrapper(env, size=size)
     return VPTActionWrapper(env)

@@ -194,3 +194,23 @@ def test_gymnasium_and_sb3_check_env_pass(minerl_id):
     env, _ = make_vpt_env(minerl_id)
     gym_check_env(env, skip_render_check=True)
     sb3_check_env(env, warn=True)
+
+
+def test_make_passes_the_watchdog_timeouts_to_the_restart_wrapper():
+    from wrappers.restart import MineRLRestart
+
+    env, factory = make_vpt_env(FIND_CAVE, step_timeout=120, restart_timeout=600)
+    restart = next(w for w in _wrappers(env) if isinstance(w, MineRLRestart))
+    assert (restart.step_timeout, restart.restart_timeout) == (120, 600)
+    env.reset(seed=0)
+    env.step(np.array([288, 60]))  # the steps go through the watchdog's worker thread
+    assert len(factory.made[0].actions) == 1
+    env.close()
+    with pytest.raises(ValueError, match="restart_timeout must be a finite number of seconds > 0"):
+        make_vpt_env(FIND_CAVE, restart_timeout=0)
+
+
+def _wrappers(env):
+    while isinstance(env, gym.Wrapper):
+        yield env
+        env = env.env
