@@ -23,6 +23,9 @@ Rows:
   ``VPTAgent(pack_weights=True)``), ``fast-bf16-cnn`` (``fast`` with the image encoder in bfloat16 too: the
   fastest and least accurate; the ``fast`` mode before issue 20), ``fast+compile`` (``fast`` plus
   ``torch.compile`` of the CNN; opt-in with ``--compile``), and ``reference`` (with ``--reference``).
+- ``fp32 encoder``: fp32-fast's image encoder alone on the same new frames (no transformer, no heads), timed
+  in the same interleaved loop: the floor of every mode that keeps the image encoder in float32 (the encoder
+  is where bfloat16 costs the most accuracy), so its ratios bound what such a mode can gain.
 - Accuracy per mode against ``fp32`` along the same rollout (each mode keeps its own cache): max |dlogp|
   over all classes, mean/max KL, |dlogp| of fp32's argmax action, argmax agreement; printed beside the
   mode's speed ratios. Then each component alone in bfloat16 (:data:`COMPONENTS`), the rest float32.
@@ -72,6 +75,11 @@ MODES: dict[str, dict] = {
 #: 1x preset and 0.11 / 0.40 on tiny (uniform: 1/8641 and 1/121; the benchmark prints them).
 WEIGHT_NOISE = 0.02
 HEAD_SCALE = 10.0
+
+
+#: the timed row of the float32 image encoder alone (the floor of every float32 mode)
+ENCODER_ROW = "fp32 encoder"
+ENCODER_KIND = "encoder only"
 
 
 def non_uniform_policy(preset: str, seed: int = 0, weight_noise: float = WEIGHT_NOISE, head_scale: float = HEAD_SCALE) -> VPTPolicyNet:
@@ -177,6 +185,21 @@ def cached_step(agent: VPTAgent, batch: int, frames: np.ndarray) -> Callable[[in
 
     def step(i: int) -> None:
         agent.act(frames[(i * batch + np.arange(batch)) % n])
+
+    return step
+
+
+def encoder_step(agent: VPTAgent, batch: int, frames: np.ndarray) -> Callable[[int], None]:
+    """The agent's image encoder alone on ``batch`` new frames (the part of a cached step that scales with
+    the pixels: timed beside the modes, it is the least any mode with this encoder can cost)."""
+    encoder = agent.policy.net.img_process
+    n = len(frames)
+
+    def step(i: int) -> None:
+        idx = [(i * batch + j) % n for j in range(batch)]
+        x = torch.from_numpy(frames[idx]).permute(0, 3, 1, 2).float() / 255.0
+        with torch.inference_mode():
+            encoder(x)
 
     return step
 
@@ -344,14 +367,17 @@ def measure(
     rows: list[dict[str, Any]] = []
     for b in batches:
         steps_fns = {m: cached_step(agents[m], b, frames) for m in modes}
+        steps_fns[ENCODER_ROW] = encoder_step(agents["fp32-fast"], b, frames)
         if ref is not None:
             steps_fns["reference"] = ref.step(b, frames)
         ms = time_interleaved(steps_fns, steps, warmup, clock)
-        rows += [{"mode": m, "kind": "cached", "batch": b, "ms_per_call": ms[m]} for m in steps_fns]
+        rows += [{"mode": m, "kind": ENCODER_KIND if m == ENCODER_ROW else "cached", "batch": b, "ms_per_call": ms[m]}
+                 for m in steps_fns]  # fmt: skip
     ms = time_interleaved({m: uncached_step(agents[m], cfg.maxlen, frames) for m in modes}, no_cache_steps, 1, clock)
     kind = f"no cache ({cfg.maxlen}-frame window)"
     rows += [{"mode": m, "kind": kind, "batch": 1, "ms_per_call": ms[m]} for m in modes]
     base = {(r["kind"], r["batch"]): r["ms_per_call"] for r in rows if r["mode"] == "fp32"}
+    base.update({(ENCODER_KIND, b): base[("cached", b)] for b in batches})
     measured_ref = {r["batch"]: r["ms_per_call"] for r in rows if r["mode"] == "reference"}
     cached1 = {r["mode"]: r["ms_per_call"] for r in rows if r["kind"] == "cached" and r["batch"] == 1}
     for r in rows:
@@ -360,10 +386,10 @@ def measure(
         r["vs_fp32"] = base[(r["kind"], b)] / ms
         r["reference_source"] = None
         r["vs_reference"] = None
-        if r["kind"] == "cached" and b in measured_ref:
+        if r["kind"] in ("cached", ENCODER_KIND) and b in measured_ref:
             r["vs_reference"], r["reference_source"] = measured_ref[b] / ms, "same run"
         elif (
-            r["kind"] == "cached"
+            r["kind"] in ("cached", ENCODER_KIND)
             and b in REFERENCE_MS
             and preset == "1x"
             and torch.get_num_threads() == 2
@@ -371,7 +397,7 @@ def measure(
         ):
             # the spec's figures were taken at 2 threads on a quiet machine
             r["vs_reference"], r["reference_source"] = REFERENCE_MS[b] / ms, "spec section 11"
-        r["x_cached_step"] = ms / cached1[r["mode"]] if r["kind"] != "cached" and r["mode"] in cached1 else None
+        r["x_cached_step"] = ms / cached1[r["mode"]] if r["kind"].startswith("no cache") else None
     for mode in modes[1:]:
         acc = accuracy(agents[mode], agents["fp32"], frames, batches[-1], accuracy_steps)
         rows.append({"mode": mode, "kind": "accuracy", "batch": batches[-1], **acc})
@@ -459,7 +485,7 @@ def main(argv: list[str] | None = None) -> None:
         print("WARNING: --clock cpu with several threads also counts OpenMP spin-waiting\n")
     print(f"{'mode':<15}{'inference':<30}{'batch':>6}{'ms/call':>10}{'env-steps/s':>13}{'vs fp32':>9}{'vs ref':>8}")
     for r in rows:
-        if r["kind"] not in ("cached",) and not r["kind"].startswith("no cache"):
+        if r["kind"] not in ("cached", ENCODER_KIND) and not r["kind"].startswith("no cache"):
             continue
         ref = f"{r['vs_reference']:.2f}x" if r["vs_reference"] else "-"
         extra = f"   (= {r['x_cached_step']:.1f}x a cached step)" if r["x_cached_step"] else ""
@@ -497,6 +523,12 @@ def main(argv: list[str] | None = None) -> None:
         for r in comp:
             print(f"{r['component']:<46}{r['max_abs_logp']:>11.3f}{r['mean_kl']:>10.1e}{r['argmax_agree']:>13.3f}")
 
+    enc = {r["batch"]: r for r in rows if r["kind"] == ENCODER_KIND}
+    if enc:
+        print(f"\n{ENCODER_ROW}: fp32-fast's image encoder alone on the same new frames, no transformer or heads. "
+              "Every mode that keeps this float32 encoder costs at least this much per call, so 'vs fp32' of that "
+              "row bounds their speed-up" + (" and 'vs ref' its speed-up over the reference" if any(
+                  r["vs_reference"] for r in enc.values()) else "") + ".")  # fmt: skip
     sources = {r["reference_source"] for r in rows if r.get("reference_source")}
     if sources:
         print(f"'vs ref' = reference ms / mode ms; reference figures from: {', '.join(sorted(sources))}")

@@ -31,6 +31,11 @@ def test_measure_rows_on_tiny_preset():
     # no reference measured and not the 1x preset: no reference ratio
     assert all(r["ms_per_call"] > 0 and r["vs_reference"] is None for r in speed)
     assert all(r["vs_fp32"] == 1.0 for r in speed if r["mode"] == "fp32")
+    # the float32 encoder alone, timed beside the modes at every batch, against fp32's whole step
+    enc = {r["batch"]: r for r in rows if r["kind"] == "encoder only"}
+    assert set(enc) == {1, 2} and all(r["mode"] == "fp32 encoder" and r["ms_per_call"] > 0 for r in enc.values())
+    full = {r["batch"]: r["ms_per_call"] for r in speed if r["mode"] == "fp32" and r["kind"] == "cached"}
+    assert all(enc[b]["vs_fp32"] == pytest.approx(full[b] / enc[b]["ms_per_call"]) for b in (1, 2))
     acc = {r["mode"]: r for r in rows if r["kind"] == "accuracy"}
     assert set(acc) == set(MODE_NAMES[1:])
     for r in acc.values():
