@@ -19,7 +19,9 @@ Both subprocesses build the same network (same seed) and label the same frames; 
 speed and memory ratios against ``fp32`` measured in the same run and against the reference's figures
 (spec vpt.md section 11: about 36 s and 6.8 GB per 128-frame window for the 4x IDM here, 3.6 frames/s),
 and the agreement of the fast labels with ``fp32``, over all decisions and over those that are not
-near-ties (fp32 top-two log-probability gap above ``--tie-margin``).
+near-ties (fp32 top-two log-probability gap above ``--tie-margin``). The random weights' outputs are nearly
+flat, so their near-ties make this agreement a pessimistic figure: :mod:`benchmarks.idm_label_agreement`
+measures it on a trained IDM and real video.
 """
 
 from __future__ import annotations
