@@ -349,11 +349,13 @@ def format_report(results: dict[str, Any]) -> str:
     offline = {t: s["offline"] for t, s in results["tasks"].items() if "offline" in s}
     if offline:
         lines += ["", "Offline (start states from the exploration data) vs data-free, same seeds and updates:", "",
-                  "| task | offline return [95% CI] (seed means) | data-free | normalised offline / data-free |",
-                  "|---|---|---|---|"]
+                  "| task | offline return [95% CI] (seed means) | data-free | normalised offline / data-free "
+                  "| prompt reward/step offline / data-free |",
+                  "|---|---|---|---|---|"]
         for task, o in offline.items():
             g = results["tasks"][task]["policies"]["genrl"]
-            lines.append(f"| {task} | {ret(o)} | {ret(g)} | {o['normalized']:.2f} / {g['normalized']:.2f} |")
+            lines.append(f"| {task} | {ret(o)} | {ret(g)} | {o['normalized']:.2f} / {g['normalized']:.2f} "
+                         f"| {o['prompt_reward']:.3f} / {g['prompt_reward']:.3f} |")
     lines.append("")
     lines.append("'beats' = every seed's mean return and the lower CI bound exceed the baseline's mean. "
                  "Stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in results["timings_s"].items()))
