@@ -64,7 +64,7 @@ class Args:
     wm_run_dir: str = "runs/genrl_multitask/walker"
     task: str = "walker_stand"
     seeds: int = 3
-    ladder: str = "0,8192,16384"
+    ladder: str = "0,6144,12288"
     n_steps: int = 512
     batch_size: int = 64
     n_epochs: int = 10
