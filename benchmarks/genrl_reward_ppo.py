@@ -64,7 +64,7 @@ class Args:
     wm_run_dir: str = "runs/genrl_multitask/walker"
     task: str = "walker_stand"
     seeds: int = 3
-    ladder: str = "0,6144,12288"
+    ladder: str = "0,4096,8192"
     n_steps: int = 512
     batch_size: int = 64
     n_epochs: int = 10
