@@ -24,6 +24,28 @@ episodes' start states), with its CI: "GT improved" means the CI's lower bound i
 
 The VLM of the prompt reward is the world-model run's (default ``random-features``: a seeded random-feature
 video encoder, an offline stand-in, NOT a pretrained vision-language model); the report names it.
+
+Measured (2026-12-03, 1 thread with the other core busy, VLM: random-features stand-in, NOT a pretrained VLM;
+the walker world model of :mod:`benchmarks.genrl_multitask`'s measured run; 799 s = 13 minutes in all, per seed
+about 60 s per 4096 env steps and 50 s per 10-episode evaluation)::
+
+    python -m benchmarks.genrl_reward_ppo --run-dir /work/wt/runs/genrl2/ppo_walker_stand \
+        --wm-run-dir /work/wt/runs/genrl2/mt_walker --task walker_stand --seeds 3 --ladder 0,4096,8192 \
+        --eval-episodes 10 --threads 1
+
+=========  ===============================  ==========  ===========================  =====================
+env steps  GT return [95% CI] (seed means)  normalised  prompt reward/step (std)     training prompt return
+=========  ===============================  ==========  ===========================  =====================
+0          116.0 [105,125] 115..119         -0.041      0.014 (0.126)                --
+4096       115.1 [102,128] 99..142          -0.043      -0.009 (0.131)               25.9
+8192       131.7 [111,154] 107..150         -0.022      0.021 (0.121)                32.8
+=========  ===============================  ==========  ===========================  =====================
+
+GT return 0 -> 8192 (paired by reset seed): +15.7 [-7.4, 40.0], 2 of 3 seeds up: NOT an improvement (the
+interval includes 0); the prompt reward of the evaluation episodes did not rise either (+0.007 [-0.054, 0.061]),
+while the training episodes' prompt return rose from 25.9 to 32.8. Random scores 134.9 and the zero action
+114.7 on the same reset seeds. 8192 steps (16 PPO updates) is what fitted this session's one core; pixel PPO on
+walker usually needs 10^5-10^6 steps, i.e. ~30 minutes per seed per 10^5 steps at this speed.
 """
 from __future__ import annotations
 
