@@ -45,7 +45,7 @@ GT return 0 -> 8192 (paired by reset seed): +15.7 [-7.4, 40.0], 2 of 3 seeds up:
 interval includes 0); the prompt reward of the evaluation episodes did not rise either (+0.007 [-0.054, 0.061]),
 while the training episodes' prompt return rose from 25.9 to 32.8. Random scores 134.9 and the zero action
 114.7 on the same reset seeds. 8192 steps (16 PPO updates) is what fitted this session's one core; pixel PPO on
-walker usually needs 10^5-10^6 steps, i.e. ~30 minutes per seed per 10^5 steps at this speed.
+walker usually needs 10^5-10^6 steps, i.e. ~25 minutes of training per seed per 10^5 steps at this speed.
 """
 from __future__ import annotations
 
