@@ -78,3 +78,4 @@ def test_offline_arm_is_summarised_and_reported_next_to_data_free():
     text = format_report({"domain": "walker", "vlm": "x", "timings_s": {}, "tasks": {"walker_stand": s},
                           "args": {"episodes": 2, "wm_steps": 3, "behaviour_steps": 4, "seeds": 1, "eval_episodes": 10}})
     assert "| walker_stand | 704 [" in text and "Offline (start states from the exploration data)" in text
+    assert "| 0.900 / 0.800 |" in text  # prompt reward per step, offline next to data-free
