@@ -26,7 +26,8 @@ def idm_and_videos(tmp_path):
     return tmp_path / "idm", videos
 
 
-def test_every_whole_window_is_labelled_by_every_mode(idm_and_videos, one_torch_thread):
+@pytest.mark.usefixtures("one_torch_thread")
+def test_every_whole_window_is_labelled_by_every_mode(idm_and_videos):
     idm_dir, videos = idm_and_videos
     result = idm_label_agreement.measure(idm_dir, sorted(videos.glob("*.mp4")), window=8)
     heads = sum(int(np.prod(s[:-1])) for s in _head_shapes(idm_dir))  # decisions per frame
