@@ -37,6 +37,14 @@ down many-fold while other processes run, so use ``OMP_WAIT_POLICY=PASSIVE`` on 
 ``--threads 1`` gives steadier ratios (two OpenMP threads competing with other processes for two cores slow
 small batch-1 kernels down erratically), and ``--threads 1 --clock cpu`` (process CPU time) steadier still:
 it leaves out the time spent waiting for a core.
+
+Measured (2026-12-03, ``--reference`` checkout, ``--threads 1 --clock cpu --no-components --steps 10``, 1x,
+the other core busy; AVX512-BF16, no AMX): reference 42.3 / 274.0 ms per call at batch 1 / 8; vs the reference
+fp32 1.04x / 1.04x (max |dlogp| 0 against it), fp32-fast 1.26x / 1.54x (max |dlogp| 2.8e-4), fast 1.70x /
+1.75x (0.24, mean KL 1.1e-3), fast-bf16-cnn 2.50x / 3.31x (1.18), and the float32 encoder alone 2.25x / 1.90x.
+So on this CPU no mode that keeps the encoder in float32 -- which the 0.05 log-prob bound needs, as the
+encoder alone in bfloat16 moves the log-probs by ~0.4 -- can reach 2.5x at batch 8, and at batch 1 it would
+leave 2.4 ms per step for the 50M-parameter transformer and the heads (fp32-fast spends 14.7 ms on them).
 """
 
 from __future__ import annotations
