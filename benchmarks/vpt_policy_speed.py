@@ -45,6 +45,24 @@ fp32 1.04x / 1.04x (max |dlogp| 0 against it), fp32-fast 1.26x / 1.54x (max |dlo
 So on this CPU no mode that keeps the encoder in float32 -- which the 0.05 log-prob bound needs, as the
 encoder alone in bfloat16 moves the log-probs by ~0.4 -- can reach 2.5x at batch 8, and at batch 1 it would
 leave 2.4 ms per step for the 50M-parameter transformer and the heads (fp32-fast spends 14.7 ms on them).
+
+The float32 convolutions are already near this core's peak: the 1x encoder does about 3.7 GFLOP per frame, and
+prepacked oneDNN convolutions take 190 ms at batch 8 at one thread (~155 GFLOP/s; they are 92% of the encoder's
+time). The one lever left that cuts float32 FLOPs, Winograd F(4x4, 3x3), was probed by hand (2026-12-04, one
+thread, not part of the package). Its error was 6e-6 to 1e-5 of the output's scale, against 3e-7 for the direct
+convolution. But it was slower:
+
+====================  ================  ============  ========================
+layer                 oneDNN direct     Winograd      transform-domain GEMMs
+====================  ================  ============  ========================
+64 ch, 64x64, b8      10.1 ms           60 ms         7.7 ms
+128 ch, 32x32, b8     10.9 ms           26 ms         7.0 ms
+====================  ================  ============  ========================
+
+Winograd here means the whole layer built from torch ops. The third column is its 36 batched ``torch.bmm``
+products alone, with no transforms: even they are only 1.3-1.6x faster than the direct convolution. So the
+encoder's floor would drop by at most about 1.5x, or to about 2.1x the reference at batch 8 with a float32
+transformer. That is still short of 2.5x.
 """
 
 from __future__ import annotations
