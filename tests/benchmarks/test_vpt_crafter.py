@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 
 import pytest
 
@@ -75,6 +76,13 @@ def test_quick_run_end_to_end_and_resume(tmp_path):
         assert (tmp_path / "run" / name).is_file()
     again = run(args)  # every stage is found done: same numbers, nothing recomputed
     assert again == result
+    # the seeds again, two at a time in worker processes, on a copy of the shared stages: the same numbers
+    shutil.copytree(tmp_path / "run", tmp_path / "workers",
+                    ignore=shutil.ignore_patterns("seed-*", "fraction*", "result.json", "*.png"))
+    parallel = run(dataclasses.replace(args, run_dir=str(tmp_path / "workers"), workers=2, fraction_sweep=()))
+    assert parallel["per_seed"] == result["per_seed"] and parallel["ladder"] == result["ladder"]
+    assert all((tmp_path / "workers" / f"seed-{seed}" / "stages" / f"eval_bc_klppo@{args.rl_steps}.json").is_file()
+               for seed in args.seeds)
 
 
 def test_seed_summary_is_mean_std_and_a_t_interval():
@@ -101,6 +109,7 @@ def test_above_needs_the_intervals_apart():
     (dict(rl_ladder=(1000,)), "multiples of n_envs"),
     (dict(bc_val_episodes=0), "bc_val_episodes"),
     (dict(fraction_sweep=(25,)), "fraction_sweep"),
+    (dict(workers=0), "workers must be a whole number"),
 ])
 def test_bad_settings_are_refused(change, match):
     with pytest.raises(ValueError, match=match):
