@@ -73,7 +73,8 @@ def test_gru_gate_formula_on_hand_set_example():
     z = np.array([[1.0, 0.5], [-1.0, 2.0], [0.3, -0.7]]) @ np.array([x, h])
     zn = (z - z.mean()) / np.sqrt(z.var() + 1e-5) * np.array([1.0, 2.0, 0.5]) + np.array([0.1, -0.2, 0.3])
     sig = lambda v: 1 / (1 + np.exp(-v))
-    reset, cand, update = sig(zn[0]), np.tanh(sig(zn[0]) * zn[1]), sig(zn[2] - 1.0)
+    reset, update = sig(zn[0]), sig(zn[2] - 1.0)
+    cand = np.tanh(reset * zn[1])
     expected = update * cand + (1 - update) * h
     out = cell(torch.tensor([[x]]), torch.tensor([[h]]))
     assert out.item() == pytest.approx(expected, abs=1e-6)
