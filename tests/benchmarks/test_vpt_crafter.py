@@ -72,6 +72,9 @@ def test_quick_run_end_to_end_and_resume(tmp_path):
                 assert (tmp_path / "run" / f"seed-{seed}" / arm / f"steps-{rung}").is_dir()
         assert result["summary"][arm] == result["ladder"][arm][str(args.rl_ladder[-1])]
     assert set(result["fraction_sweep"]) == {"1", str(args.labelled_episodes)}
+    full = result["fraction_sweep"][str(args.labelled_episodes)]  # the main run's IDM and its seed's BC
+    assert full["idm_accuracy"] == result["idm_accuracy"]
+    assert full["bc_score"] == result["agents"]["bc_pseudo"]["seed_scores"][0]
     for name in ("achievements.png", "learning_curves.png"):
         assert (tmp_path / "run" / name).is_file()
     again = run(args)  # every stage is found done: same numbers, nothing recomputed
