@@ -620,8 +620,9 @@ def _evaluate(args: Args, seed_dir: Path, seed: int, stages: StageProgress | Non
     return out
 
 
-def _fraction_sweep(args: Args, root: Path) -> dict[str, Any]:
-    """BC score vs labelled fraction: IDMs on the first ``k`` labelled episodes (same number of updates)."""
+def _fraction_sweep(args: Args, root: Path, main_bc_score: float) -> dict[str, Any]:
+    """BC score vs labelled fraction: IDMs on the first ``k`` labelled episodes (same number of updates); the
+    full-label row is the main run's IDM and ``main_bc_score``, its BC (pseudo) score for ``args.seeds[0]``."""
     seed = args.seeds[0]
     main_idm = json.loads((root / "stages" / "idm.json").read_text())
     out: dict[str, Any] = {}
@@ -642,10 +643,9 @@ def _fraction_sweep(args: Args, root: Path) -> dict[str, Any]:
                        "idm_accuracy": label["idm_accuracy"], "bc_score": ev["score"], "bc_best_epoch": bc["best_epoch"]}
     labelled = json.loads((root / "stages" / "demos.json").read_text())
     main = json.loads((root / "stages" / "label.json").read_text())
-    main_bc = root / f"seed-{seed}" / "stages" / "eval_bc_pseudo.json"  # the main run's BC, the same seed
     out[str(args.labelled_episodes)] = {"labelled_episodes": args.labelled_episodes, "idm_epochs": args.idm_epochs,
                                         "idm_steps": main_idm["steps"], "idm_accuracy": main["idm_accuracy"],
-                                        "bc_score": json.loads(main_bc.read_text())["score"] if main_bc.exists() else None,
+                                        "bc_score": main_bc_score,
                                         "labelled_steps": labelled["labelled_steps"]}
     return out
 
@@ -807,7 +807,8 @@ def run(args: Args) -> dict[str, Any]:
     _plot(result, root / "achievements.png")
     plot_learning_curves(result, root / "learning_curves.png")
     if args.fraction_sweep:
-        sweep = _stage(root, "fraction_sweep", lambda: _fraction_sweep(args, root))
+        main_bc_score = per_seed[args.seeds[0]]["bc_pseudo"]["score"]
+        sweep = _stage(root, "fraction_sweep", lambda: _fraction_sweep(args, root, main_bc_score))
         result["timings_s"]["fraction_sweep"] = sweep.pop("seconds")
         result["fraction_sweep"] = sweep
         _write_json_atomic(root / "result.json", result)
