@@ -280,13 +280,14 @@ def render_pose_clip(pose: str, frames: int = 8, seed: int = 0) -> np.ndarray:
     return render_task_clip(POSE_TASK[pose], frames=frames, seed=seed)[0]
 
 
-def train_stage(data_dir: Path, run_dir: Path, args: Any) -> Path:
+def train_stage(data_dir: Path, run_dir: Path, args: Any, cache_episodes: int = 16) -> Path:
     from agents.genrl.train_world_model import Args as TrainArgs, train
 
     train(TrainArgs(data_dir=str(data_dir), run_dir=str(run_dir), config="small", steps=args.wm_steps,
                     batch_size=args.wm_batch, batch_length=args.wm_length, seed=args.seed,
                     checkpoint_every=max(1, min(100, args.wm_steps)), progress=args.progress,
-                    train_connector=True, log_every=max(1, min(10, args.wm_steps)), lr=getattr(args, "wm_lr", None)))
+                    train_connector=True, log_every=max(1, min(10, args.wm_steps)), lr=getattr(args, "wm_lr", None),
+                    cache_episodes=cache_episodes))
     return run_dir / "checkpoint.safetensors"
 
 
@@ -296,32 +297,39 @@ def world_model_stages(args: Any, run_dir: Path, vlm: Any, stages: StageProgress
 
     :param args: any object with this module's data and world-model fields (``episodes``, ``data_task``,
         ``exploration``, ``max_hold``, ``seed``, ``wm_steps``, ``wm_batch``, ``wm_length``, ``progress``), such as
-        :class:`Args` or :class:`benchmarks.genrl_multitask.Args`.
+        :class:`Args` or :class:`benchmarks.genrl_multitask.Args`; with ``agent_tasks`` (see
+        :func:`benchmarks.genrl_task_agent_data.agent_tasks`) and ``agent_steps``, the data also holds the
+        episodes of SAC agents learning those tasks (:mod:`benchmarks.genrl_task_agent_data`).
     :param stages: the run's stage bar (stages ``data``, ``embed``, ``world_model``).
     :param env_factory: data-collection env (default: ``domain``-``args.data_task``, fast rendering).
     """
     from agents.genrl.episodes import EpisodeStore, collect
     from agents.genrl.reward import MFWM
+    from benchmarks.genrl_task_agent_data import agent_tasks, collect_all
 
     with stages.stage("data"):
         store = EpisodeStore(run_dir / "data")
-        if len(store) < args.episodes:
+        have = sum(path.parent == store.directory for path in store.paths)  # exploration episodes (not agents')
+        if have < args.episodes:
             if env_factory is None:
                 from vpt_gym.envs.dmc import make
 
                 env = make(domain, args.data_task, seed=args.seed, render_quality="fast")
             else:
                 env = env_factory()
-            explore = exploration_policy(args.exploration, env.action_space, args.max_hold, args.seed + len(store))
-            collect(env, explore, args.episodes - len(store), store, seed=args.seed + len(store),
-                    progress=args.progress)
+            explore = exploration_policy(args.exploration, env.action_space, args.max_hold, args.seed + have)
+            collect(env, explore, args.episodes - have, store, seed=args.seed + have, progress=args.progress)
             env.close()
+        tasks = agent_tasks(domain, getattr(args, "agent_tasks", ""))
+        if tasks:  # replay of SAC agents learning the domain's tasks, as GenRL's datasets hold (spec section 7)
+            collect_all(domain, tasks, args.agent_steps, store.directory, seed=args.seed, progress=args.progress)
+            store.refresh()
 
     with stages.stage("embed"):
         embed_episodes(store, vlm, progress=args.progress)
 
     with stages.stage("world_model"):
-        ckpt = train_stage(run_dir / "data", run_dir / "world_model", args)
+        ckpt = train_stage(run_dir / "data", run_dir / "world_model", args, cache_episodes=min(256, max(16, len(store))))
     return MFWM.from_checkpoint(ckpt, vlm)
 
 

@@ -226,6 +226,53 @@ def _to_chw(obs: Any) -> np.ndarray:
     raise ValueError(f"expected a 64x64x3 (HWC) or 3x64x64 (CHW) observation, got shape {obs.shape}")
 
 
+class EpisodeRows:
+    """Rows of one episode in the store's format, pushed one step at a time (``push``), then :meth:`episode`.
+
+    Row 0 is the reset observation with a zero action and zero reward (``first=True``); row t > 0 holds the
+    action that led to observation t and its reward.
+
+    Example::
+
+        >>> rows = EpisodeRows()
+        >>> frame = np.zeros((64, 64, 3), np.uint8)
+        >>> rows.push(frame, np.zeros(2, np.float32), 0.0, first=True, last=False, terminal=False)
+        >>> rows.push(frame, np.ones(2, np.float32), 1.5, first=False, last=True, terminal=False)
+        >>> ep = rows.episode(); ep["observation"].shape, ep["reward"][:, 0].tolist(), ep["is_last"].tolist()
+        ((2, 3, 64, 64), [0.0, 1.5], [False, True])
+    """
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list] = {k: [] for k in EPISODE_KEYS}
+
+    def __len__(self) -> int:
+        return len(self.rows["is_first"])
+
+    def push(self, observation: Any, action: np.ndarray, reward: float, first: bool, last: bool, terminal: bool) -> None:
+        """Append one step: a 64x64x3 (or 3x64x64) uint8 frame, the action that led to it and its reward."""
+        rows = self.rows
+        rows["observation"].append(_to_chw(observation))
+        rows["action"].append(np.asarray(action, np.float32))
+        rows["reward"].append([float(reward)])
+        rows["discount"].append([0.0 if terminal else 1.0])
+        rows["is_first"].append(bool(first))
+        rows["is_last"].append(bool(last))
+        rows["is_terminal"].append(bool(terminal))
+
+    def episode(self) -> dict[str, np.ndarray]:
+        """The pushed rows as the arrays of one episode (see :func:`validate_episode`)."""
+        rows = self.rows
+        return {
+            "observation": np.stack(rows["observation"]),
+            "action": np.stack(rows["action"]).astype(np.float32),
+            "reward": np.asarray(rows["reward"], np.float32),
+            "discount": np.asarray(rows["discount"], np.float32),
+            "is_first": np.asarray(rows["is_first"], bool),
+            "is_last": np.asarray(rows["is_last"], bool),
+            "is_terminal": np.asarray(rows["is_terminal"], bool),
+        }
+
+
 def collect(
     env: gym.Env,
     policy: Optional[Callable[[np.ndarray], np.ndarray]],
@@ -258,18 +305,8 @@ def collect(
     bar = tqdm(range(n_episodes), desc="collect", unit="ep", disable=not progress)
     for i in bar:
         obs, _ = env.reset(seed=None if seed is None else seed + i)
-        rows: dict[str, list] = {k: [] for k in EPISODE_KEYS}
-
-        def push(o: Any, a: np.ndarray, r: float, first: bool, last: bool, terminal: bool) -> None:
-            rows["observation"].append(_to_chw(o))
-            rows["action"].append(a)
-            rows["reward"].append([r])
-            rows["discount"].append([0.0 if terminal else 1.0])
-            rows["is_first"].append(first)
-            rows["is_last"].append(last)
-            rows["is_terminal"].append(terminal)
-
-        push(obs, np.zeros(act_dim, np.float32), 0.0, True, False, False)
+        rows = EpisodeRows()
+        rows.push(obs, np.zeros(act_dim, np.float32), 0.0, True, False, False)
         done = False
         total = 0.0
         while not done:
@@ -283,16 +320,8 @@ def collect(
             obs, reward, terminated, truncated, _ = env.step(action)
             done = bool(terminated or truncated)
             total += float(reward)
-            push(obs, action, float(reward), False, done, bool(terminated))
-        episode = {
-            "observation": np.stack(rows["observation"]),
-            "action": np.stack(rows["action"]).astype(np.float32),
-            "reward": np.asarray(rows["reward"], np.float32),
-            "discount": np.asarray(rows["discount"], np.float32),
-            "is_first": np.asarray(rows["is_first"], bool),
-            "is_last": np.asarray(rows["is_last"], bool),
-            "is_terminal": np.asarray(rows["is_terminal"], bool),
-        }
+            rows.push(obs, action, float(reward), False, done, bool(terminated))
+        episode = rows.episode()
         paths.append(store.add(episode))
-        bar.set_postfix(length=len(rows["is_first"]), ret=f"{total:.1f}")
+        bar.set_postfix(length=len(rows), ret=f"{total:.1f}")
     return paths

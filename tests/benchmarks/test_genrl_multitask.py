@@ -59,6 +59,11 @@ def test_tiny_run_serves_two_tasks_from_one_world_model_and_resumes(tmp_path):
     run_dir = tmp_path / "run"
     assert sorted(results["tasks"]) == ["walker_stand", "walker_walk"]
     assert len(list((run_dir / "world_model").glob("checkpoint.safetensors"))) == 1
+    # 2 held-random episodes at the top of the store, 1 episode of the SAC agent learning walker-stand beside
+    assert len(list((run_dir / "data").glob("*.npz"))) == 2
+    assert len(list((run_dir / "data" / "agent-stand").glob("*.npz"))) == 1
+    assert [(d["task"], d["steps"], d["episodes"]) for d in results["agent_data"]] == [("stand", 600, 1)]
+    assert "SAC learning walker-stand from states: 600 agent steps, 1 episodes" in format_report(results)
     for task in ("walker_stand", "walker_walk"):
         for seed in (0, 1):
             assert (run_dir / task / f"seed{seed}" / "eval.json").is_file()
