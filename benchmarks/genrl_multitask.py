@@ -105,7 +105,8 @@ Task-agent data (2026-12-04, the defaults: 20 held-random episodes plus the 40 e
 agent learning each of the domain's ``--agent-tasks`` for 20,000 agent steps, :mod:`benchmarks.genrl_task_agent_data`,
 as GenRL's datasets hold the replay of agents learning the domain's tasks; the task reward trains only those SAC
 agents). Same box, 1 thread each, two runs at once; walker 110 minutes (data 1189 s, world model 1266 s, tasks
-4150 s), cheetah 47, stickman 48. Run dirs /work/wt/runs/genrl3/mt_<domain>, the commands above without ``2``:
+4150 s), cheetah 47, stickman 48; run dirs /work/wt/runs/genrl3/mt_<domain>, otherwise the commands above.
+The tables above were made before this data existed: they are reproduced with ``--agent-tasks ""``.
 
 ======================  ====================  ==============  ==============  ==================  ========================  =========  ==========
 task                    GenRL                 random          zero action     normalised G/R/Z    prompt reward G/R/Z       beats R,Z  ranks like GT
@@ -369,11 +370,14 @@ def run(args: Args, vlm: Any = None) -> dict[str, Any]:
     """Run (or resume) every stage; return the results (also in ``run_dir/results.json``)."""
     import torch
 
+    from benchmarks.genrl_task_agent_data import agent_data_summary, agent_tasks
+
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.data_task is None:
         args.data_task = DOMAIN_DATA_TASK.get(args.domain, "walk")
     tasks = args.task_list()
+    agent_tasks(args.domain, args.agent_tasks)  # a bad --agent-tasks fails now, not after the exploration data
     run_dir = Path(args.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_settings(run_dir, args)
@@ -390,8 +394,6 @@ def run(args: Args, vlm: Any = None) -> dict[str, Any]:
                 per_task[task] = run_task(model, args, task, run_dir)
     finally:
         stages.close()
-    from benchmarks.genrl_task_agent_data import agent_data_summary
-
     results = {"domain": args.domain, "vlm": model.vlm_label, "args": asdict(args),
                "agent_data": agent_data_summary(run_dir / "data"),
                "tasks": {t: summarise(t, r) for t, r in per_task.items()},
@@ -447,9 +449,10 @@ def agent_data_lines(agent_data: list[dict[str, Any]]) -> list[str]:
     lines = []
     for d in agent_data:
         r = d["returns"]
+        returns = (f"task return of the first/last 5 episodes {np.mean(r[:5]):.0f} / {np.mean(r[-5:]):.0f}" if r
+                   else "no episode completed")
         lines.append(f"Data also holds SAC learning {d['domain']}-{d['task']} from states: {d['steps']} agent steps, "
-                     f"{d['episodes']} episodes, task return of the first/last 5 episodes "
-                     f"{np.mean(r[:5]):.0f} / {np.mean(r[-5:]):.0f} ({d['seconds']:.0f} s).")
+                     f"{d['episodes']} episodes, {returns} ({d['seconds']:.0f} s).")
     return lines
 
 

@@ -84,3 +84,24 @@ def test_offline_arm_is_summarised_and_reported_next_to_data_free():
                           "args": {"episodes": 2, "wm_steps": 3, "behaviour_steps": 4, "seeds": 1, "eval_episodes": 10}})
     assert "| walker_stand | 704 [" in text and "Offline (start states from the exploration data)" in text
     assert "| 0.900 / 0.800 |" in text  # prompt reward per step, offline next to data-free
+
+
+def test_bad_agent_tasks_fail_before_any_data_is_collected(tmp_path):
+    from benchmarks.genrl_multitask import run
+
+    args = Args.tiny(run_dir=str(tmp_path / "run"))
+    args.agent_tasks, args.progress = "stand,fly", False
+    with pytest.raises(ValueError, match=r"'fly'.*walker"):
+        run(args)
+    assert not (tmp_path / "run" / "data").exists()
+
+
+def test_agent_data_line_says_when_no_episode_completed():
+    from benchmarks.genrl_multitask import agent_data_lines
+
+    done = {"domain": "walker", "task": "stand", "steps": 1200, "episodes": 2, "returns": [10.0, 30.0], "seconds": 9}
+    none = {**done, "steps": 100, "episodes": 0, "returns": []}
+    assert agent_data_lines([done, none]) == [
+        "Data also holds SAC learning walker-stand from states: 1200 agent steps, 2 episodes, task return of the "
+        "first/last 5 episodes 20 / 20 (9 s).",
+        "Data also holds SAC learning walker-stand from states: 100 agent steps, 0 episodes, no episode completed (9 s)."]
