@@ -15,8 +15,11 @@ the world model, the connector and the behaviours learned from prompts never see
 prompt's).
 
 A task's data is one unit of work: its episodes go to ``<store>/agent-<task>/`` and a ``done.json`` marker
-(steps, episodes, returns, seconds) is written last; a re-run skips a task with the marker and redoes one
-without it (its partial episodes are removed first; SAC is seeded, so the redo is the same run).
+(steps, episodes, returns, seconds) is written last; a re-run skips a task with the marker. A long SAC run (100k
+agent steps take about 45 minutes here) writes a checkpoint every ``checkpoint_steps`` (SAC's networks,
+optimisers, replay buffer and RNG states; tensors only, read with ``weights_only=True``), and an interrupted
+task resumes from it, losing at most that many steps; one interrupted before its first checkpoint is redone
+(its partial episodes are removed first; SAC is seeded, so the redo is the same run).
 
 Example (two short episodes of a SAC agent that has not learned anything yet)::
 
@@ -46,6 +49,8 @@ from vpt_gym.atomic_file import write_atomic
 DOMAIN_AGENT_TASKS = {"walker": ("stand", "walk"), "cheetah": ("run",), "stickman": ("stand",),
                       "quadruped": ("walk",)}
 MARKER = "done.json"
+#: the SAC state of an unfinished collection, next to its episodes
+CHECKPOINT = "sac_checkpoint.pt"
 
 
 class RecordPixelEpisodes(gym.Wrapper):
@@ -81,6 +86,11 @@ class RecordPixelEpisodes(gym.Wrapper):
         self.returns: list[float] = []
         self._rows: Optional[EpisodeRows] = None
         self._return = 0.0
+
+    @property
+    def at_episode_start(self) -> bool:
+        """True right after a reset (before the episode's first step): nothing of the episode is lost if stopped."""
+        return self._rows is not None and len(self._rows) == 1
 
     def _frame(self) -> np.ndarray:
         frame = self.env.render()
@@ -130,8 +140,16 @@ def agent_tasks(domain: str, spec: Optional[str]) -> tuple[str, ...]:
 
 def collect_task_agent_data(domain: str, task: str, steps: int, store_dir: str | Path, seed: int = 0,
                             learning_starts: int = 1000, episode_steps: Optional[int] = None,
-                            progress: bool = True) -> dict[str, Any]:
+                            checkpoint_steps: int = 10000, progress: bool = True) -> dict[str, Any]:
     """Train SAC on ``domain``-``task`` from states for ``steps`` agent steps, recording its episodes as pixels.
+
+    SAC learns in chunks of ``checkpoint_steps``; after each chunk that ends on an episode boundary the SAC state
+    (networks, optimisers, entropy coefficient, replay buffer, counters, RNG states) and the recorder's count are
+    written atomically to ``agent-<task>/sac_checkpoint.pt``. An interrupted collection resumes from it: episode
+    files written after it are removed, and SAC continues with a freshly reset env (reset seed ``seed`` + episodes
+    so far). Its episodes up to the checkpoint are those of an uninterrupted run; later ones differ (the env's
+    internal RNG state is not saved). Without a checkpoint the partial set is removed and redone (seeded: the same
+    run). The checkpoint holds only tensors and numbers and is read with ``torch.load(weights_only=True)``.
 
     :param domain, task: the dm_control task the agent learns (its ground-truth reward trains the agent only).
     :param steps: agent steps of SAC's learning (each is 2 control steps).
@@ -139,21 +157,27 @@ def collect_task_agent_data(domain: str, task: str, steps: int, store_dir: str |
     :param seed: seed of SAC and of the env.
     :param learning_starts: uniform random steps before SAC's first update (SB3's ``learning_starts``).
     :param episode_steps: cut episodes to this many agent steps (None: the task's 500; tests).
+    :param checkpoint_steps: agent steps between checkpoints (10,000: about 4 minutes here).
     :param progress: a progress bar.
     :return: the marker's contents: ``task``, ``steps``, ``episodes``, ``returns`` (per episode, the task's
         reward), ``seconds``; read back from the marker when this task's data already exists.
     """
     from stable_baselines3 import SAC
+    from tqdm.auto import tqdm
 
     from vpt_gym.envs.dmc import make
 
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r:.40}")
+    for name, value in (("steps", steps), ("checkpoint_steps", checkpoint_steps)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r:.40}")
     out = Path(store_dir) / f"agent-{task}"
-    marker = out / MARKER
+    marker, checkpoint = out / MARKER, out / CHECKPOINT
     if marker.is_file():
         return json.loads(marker.read_text())
-    if out.exists():  # an interrupted collection: redo it whole (seeded, so the same run)
+    run = {"domain": domain, "task": task, "seed": seed, "learning_starts": learning_starts,
+           "episode_steps": episode_steps}
+    state = _read_checkpoint(checkpoint, run) if checkpoint.is_file() else None
+    if state is None and out.exists():  # interrupted before any checkpoint: redo it whole (seeded, the same run)
         shutil.rmtree(out)
     start = time.monotonic()
     env: gym.Env = make(domain, task, obs_type="state", render_mode="rgb_array", size=64, render_quality="fast",
@@ -162,13 +186,138 @@ def collect_task_agent_data(domain: str, task: str, steps: int, store_dir: str |
         env = gym.wrappers.TimeLimit(env, episode_steps)
     recorder = RecordPixelEpisodes(env, out)
     model = SAC("MlpPolicy", recorder, learning_starts=learning_starts, seed=seed, device="cpu", verbose=0)
-    model.learn(steps, progress_bar=progress)
+    earlier = 0.0
+    if state is not None:
+        earlier = _restore(model, recorder, state)
+        model.env.seed(seed + recorder.episodes)
+    with tqdm(total=steps, initial=min(model.num_timesteps, steps), desc=f"SAC {domain}-{task}", unit="step",
+              disable=not progress) as bar:
+        callback = _step_bar(bar)
+        while model.num_timesteps < steps:
+            model.learn(min(checkpoint_steps, steps - model.num_timesteps), callback=callback,
+                        reset_num_timesteps=False)
+            if model.num_timesteps < steps and recorder.at_episode_start:
+                _save_checkpoint(checkpoint, run, model, recorder, earlier + time.monotonic() - start)
     recorder.close()
     info = {"domain": domain, "task": task, "steps": steps, "episodes": recorder.episodes,
-            "returns": [round(r, 3) for r in recorder.returns], "seconds": round(time.monotonic() - start, 1)}
+            "returns": [round(r, 3) for r in recorder.returns],
+            "seconds": round(earlier + time.monotonic() - start, 1)}
     text = json.dumps(info, indent=1)
     write_atomic(marker, lambda tmp: tmp.write_text(text))
+    checkpoint.unlink(missing_ok=True)
     return info
+
+
+def _step_bar(bar: Any) -> Any:
+    """An SB3 callback that advances the tqdm ``bar`` by one per env step."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class StepBar(BaseCallback):
+        def _on_step(self) -> bool:
+            bar.update(1)
+            return True
+
+    return StepBar()
+
+
+#: the replay buffer's arrays saved in a checkpoint (their first ``pos`` rows)
+_BUFFER_FIELDS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
+#: the largest checkpoint read (a 1M-step replay buffer of a 67-d state is about 0.6 GB)
+_MAX_CHECKPOINT_BYTES = 4 << 30
+
+
+def _save_checkpoint(path: Path, run: dict[str, Any], model: Any, recorder: RecordPixelEpisodes,
+                     seconds: float) -> None:
+    import torch
+
+    buffer = model.replay_buffer
+    if buffer.full:
+        raise ValueError("the SAC replay buffer wrapped around; checkpoints keep only its first `pos` rows")
+    rows = buffer.pos
+    np_state = np.random.get_state()
+    state = {
+        "format": 1, "run": dict(run), "num_timesteps": int(model.num_timesteps),
+        "n_updates": int(model._n_updates), "episode_num": int(model._episode_num),
+        "episodes": int(recorder.episodes), "returns": [float(r) for r in recorder.returns],
+        "seconds": float(seconds), "policy": model.policy.state_dict(),
+        "actor_optimizer": model.actor.optimizer.state_dict(),
+        "critic_optimizer": model.critic.optimizer.state_dict(),
+        "log_ent_coef": model.log_ent_coef.detach().clone(),
+        "ent_coef_optimizer": model.ent_coef_optimizer.state_dict(),
+        "buffer": {k: torch.from_numpy(np.ascontiguousarray(getattr(buffer, k)[:rows])) for k in _BUFFER_FIELDS},
+        "torch_rng": torch.get_rng_state(),
+        "numpy_rng": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                      "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+    }
+    write_atomic(path, lambda tmp: torch.save(state, tmp), durable=True)
+
+
+def _read_checkpoint(path: Path, run: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint at ``path``, checked (size, safe load, format, same run), or a ValueError naming it."""
+    import torch
+
+    size = path.stat().st_size
+    if size > _MAX_CHECKPOINT_BYTES:
+        raise ValueError(f"{path} is {size} bytes, more than a SAC checkpoint can be ({_MAX_CHECKPOINT_BYTES}); "
+                         "delete it to redo this task's data")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # corrupt or not a tensor-only checkpoint: never unpickle code
+        raise ValueError(f"{path} is not a readable SAC checkpoint ({type(e).__name__}: {str(e)[:200]}); "
+                         "delete it to redo this task's data") from None
+    if not isinstance(state, dict) or state.get("format") != 1 or not isinstance(state.get("run"), dict):
+        raise ValueError(f"{path} is not a SAC checkpoint of this module (format 1); delete it to redo this task's data")
+    if state["run"] != run:
+        raise ValueError(f"{path} was made by another SAC run ({state['run']!r:.300}, expected {run!r:.300}); "
+                         "delete it to redo this task's data")
+    return state
+
+
+def _restore(model: Any, recorder: RecordPixelEpisodes, state: dict[str, Any]) -> float:
+    """Load ``state`` into a fresh ``model`` and ``recorder``; remove episode files written after it.
+
+    :return: the seconds of collection before the checkpoint.
+    """
+    import torch
+
+    try:
+        model.policy.load_state_dict(state["policy"])
+        model.actor.optimizer.load_state_dict(state["actor_optimizer"])
+        model.critic.optimizer.load_state_dict(state["critic_optimizer"])
+        with torch.no_grad():
+            model.log_ent_coef.copy_(state["log_ent_coef"])
+        model.ent_coef_optimizer.load_state_dict(state["ent_coef_optimizer"])
+        buffer, saved = model.replay_buffer, state["buffer"]
+        rows = int(saved["observations"].shape[0])
+        if rows >= buffer.buffer_size:
+            raise ValueError(f"replay buffer of {rows} rows does not fit SAC's {buffer.buffer_size}")
+        for k in _BUFFER_FIELDS:
+            target = getattr(buffer, k)
+            if tuple(saved[k].shape) != (rows, *target.shape[1:]):
+                raise ValueError(f"replay buffer {k} has shape {tuple(saved[k].shape)}, expected "
+                                 f"({rows}, {', '.join(map(str, target.shape[1:]))})")
+            target[:rows] = saved[k].numpy()
+        buffer.pos, buffer.full = rows, False
+        model.num_timesteps, model._n_updates = int(state["num_timesteps"]), int(state["n_updates"])
+        model._episode_num = int(state["episode_num"])
+        torch.set_rng_state(state["torch_rng"])
+        rng = state["numpy_rng"]
+        np.random.set_state(("MT19937", rng["keys"].numpy().astype(np.uint32), rng["pos"], rng["has_gauss"],
+                             rng["cached_gaussian"]))
+        episodes = int(state["episodes"])
+        returns = [float(r) for r in state["returns"]]
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise ValueError(f"the SAC checkpoint in {recorder.directory} does not fit this SAC run "
+                         f"({type(e).__name__}: {str(e)[:200]}); delete it to redo this task's data") from None
+    if len(returns) != episodes:
+        raise ValueError(f"the SAC checkpoint in {recorder.directory} lists {len(returns)} returns for "
+                         f"{episodes} episodes; delete it to redo this task's data")
+    for path in recorder.directory.glob("*.npz"):  # episodes after the checkpoint (or partial): redone
+        index = path.name.split("-", 1)[0]
+        if not index.isdigit() or int(index) >= episodes:
+            path.unlink()
+    recorder.episodes, recorder.returns = episodes, returns
+    return float(state["seconds"])
 
 
 def collect_all(domain: str, tasks: Sequence[str], steps: int, store_dir: str | Path, seed: int = 0,
