@@ -49,6 +49,17 @@ def test_tasks_must_have_a_prompt_clip_in_the_domain():
         Args(tasks="walker_stand,cheetah_run").task_list()
 
 
+def test_agent_steps_and_data_task_default_per_domain_and_a_flag_overrides_them():
+    from benchmarks.genrl_multitask import parse_args, resolve_domain_defaults
+
+    walker = resolve_domain_defaults(parse_args([]))
+    assert (walker.agent_steps, walker.data_task) == (20000, "walk")
+    cheetah = resolve_domain_defaults(parse_args(["--domain", "cheetah", "--tasks", "cheetah_run"]))
+    assert (cheetah.agent_steps, cheetah.data_task) == (100000, "run")
+    given = resolve_domain_defaults(parse_args(["--domain", "stickman", "--agent-steps", "5000"]))
+    assert given.agent_steps == 5000
+
+
 @pytest.mark.slow
 def test_tiny_run_serves_two_tasks_from_one_world_model_and_resumes(tmp_path):
     from benchmarks.genrl_multitask import run
