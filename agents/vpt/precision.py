@@ -30,6 +30,7 @@ hide all of this (0.04 on the 1x preset).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 import torch
@@ -62,9 +63,22 @@ def bfloat16_linears(modules: Iterable[nn.Module]) -> int:
     return n
 
 
-def onednn_packing_available() -> bool:
-    """Whether this torch build can prepack bfloat16 linear weights with oneDNN (CPU builds with mkldnn)."""
+@functools.lru_cache(maxsize=1)
+def onednn_bf16_supported() -> bool:
+    """Whether oneDNN runs bfloat16 kernels on this CPU (it needs AVX512-BW/VL/DQ or AVX-NE-CONVERT; an AVX2-only
+    CPU refuses to reorder bfloat16 weights)."""
     if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def onednn_packing_available() -> bool:
+    """Whether this torch build and CPU can prepack bfloat16 linear weights with oneDNN (CPU builds with mkldnn,
+    CPUs with oneDNN bfloat16 support: :func:`onednn_bf16_supported`)."""
+    if not onednn_bf16_supported():
         return False
     try:
         torch.ops.mkldnn._reorder_linear_weight  # noqa: B018 (resolves the op or raises)
@@ -253,7 +267,7 @@ class PackedConv2d(nn.Module):
             and self.weight.device.type == "cpu"
             and x.dim() == 4
             and x.dtype == self.weight.dtype
-            and x.dtype in (torch.float32, torch.bfloat16)
+            and (x.dtype == torch.float32 or (x.dtype == torch.bfloat16 and onednn_bf16_supported()))
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
