@@ -15,10 +15,10 @@ the world model, the connector and the behaviours learned from prompts never see
 prompt's).
 
 A task's data is one unit of work: its episodes go to ``<store>/agent-<task>/`` and a ``done.json`` marker
-(steps, episodes, returns, seconds) is written last; a re-run skips a task with the marker. A long SAC run (100k
-agent steps take about 45 minutes here) writes a checkpoint every ``checkpoint_steps`` (SAC's networks,
-optimisers, replay buffer and RNG states; tensors only, read with ``weights_only=True``), and an interrupted
-task resumes from it, losing at most that many steps; one interrupted before its first checkpoint is redone
+(steps, episodes, returns, seconds) is written last; a re-run skips a task with the marker. A long SAC run
+(100k agent steps took 68-80 minutes here, two runs at once) writes a checkpoint every ``checkpoint_steps``
+(SAC's networks, optimisers, replay buffer and RNG states; tensors only, read with ``weights_only=True``), and an
+interrupted task resumes from it, losing at most that many steps; one interrupted before its first checkpoint is redone
 (its partial episodes are removed first; SAC is seeded, so the redo is the same run).
 
 Example (two short episodes of a SAC agent that has not learned anything yet)::
@@ -42,7 +42,7 @@ from typing import Any, Optional, Sequence
 import gymnasium as gym
 import numpy as np
 
-from agents.genrl.episodes import EpisodeRows, save_episode
+from agents.genrl.episodes import EpisodeRows, episode_index, save_episode
 from vpt_gym.atomic_file import write_atomic
 
 #: default tasks whose learning agents add data, per domain (GenRL's task subsets, spec section 7)
@@ -313,8 +313,8 @@ def _restore(model: Any, recorder: RecordPixelEpisodes, state: dict[str, Any]) -
         raise ValueError(f"the SAC checkpoint in {recorder.directory} lists {len(returns)} returns for "
                          f"{episodes} episodes; delete it to redo this task's data")
     for path in recorder.directory.glob("*.npz"):  # episodes after the checkpoint (or partial): redone
-        index = path.name.split("-", 1)[0]
-        if not index.isdigit() or int(index) >= episodes:
+        index = episode_index(path)
+        if index is None or index >= episodes:
             path.unlink()
     recorder.episodes, recorder.returns = episodes, returns
     return float(state["seconds"])

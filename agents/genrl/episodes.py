@@ -88,6 +88,12 @@ def save_episode(directory: str | os.PathLike, episode: Mapping[str, np.ndarray]
     return path
 
 
+def episode_index(path: Path) -> Optional[int]:
+    """Index of a stored episode from its name (:func:`save_episode`'s scheme), or None for another name."""
+    match = _NAME.match(path.name)
+    return int(match["index"]) if match else None
+
+
 def episode_length(path: Path) -> int:
     """Length of a stored episode: from its name when it follows the naming scheme, else from ``is_first``."""
     match = _NAME.match(path.name)

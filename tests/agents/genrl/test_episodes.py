@@ -4,7 +4,14 @@ import re
 import numpy as np
 import pytest
 
-from agents.genrl.episodes import EPISODE_KEYS, EpisodeStore, collect, save_episode, validate_episode
+from agents.genrl.episodes import (
+    EPISODE_KEYS,
+    EpisodeStore,
+    collect,
+    episode_index,
+    save_episode,
+    validate_episode,
+)
 from tests.support.moving_pattern_env import MovingSquareEnv
 
 
@@ -24,6 +31,11 @@ def make_episode(ep_id: int, length: int, action_dim: int = 2) -> dict:
         "discount": np.ones((length, 1), np.float32),
         "is_first": is_first, "is_last": is_last, "is_terminal": np.zeros(length, bool),
     }
+
+
+def test_episode_index_reads_the_saved_name_and_refuses_other_names(tmp_path):
+    assert episode_index(save_episode(tmp_path, make_episode(0, 5), index=12)) == 12
+    assert episode_index(tmp_path / "3-partial-x-17.npz") is None  # not the naming scheme
 
 
 def test_round_trip_is_exact_and_atomic(tmp_path):
