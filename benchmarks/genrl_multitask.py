@@ -18,7 +18,9 @@ Every (task, stage, seed) result is an atomic JSON file; a re-run skips what exi
 interrupted behaviour from its checkpoint. The report (``results.json``, :func:`format_report`) gives per task:
 GT return of each policy (mean of seed means, 95% stratified-bootstrap CI over episodes, range of the seed
 means), normalised scores (GenRL's random/expert table), the prompt reward per step of each policy's real
-episodes and its per-step spread, and whether the prompt reward ranks the three policies as the GT does.
+episodes and its per-step spread, and whether the prompt reward ranks the three policies as the GT does; as the
+strict ranking is fragile where two policies are tied in GT, each pair's GT difference (paired by reset seed) and
+CI say which pairs the GT resolves and on how many of those the prompt reward agrees (:func:`gt_pairs`).
 
 The VLM is ``--vlm`` (default ``random-features``: a seeded random-feature video encoder, an offline
 stand-in, NOT a pretrained vision-language model); the report names it.
@@ -397,7 +399,37 @@ def summarise(task: str, result: dict[str, Any]) -> dict[str, Any]:
     prompt_order = sorted(POLICIES, key=lambda k: -pol[k]["prompt_reward"])
     out["gt_order"], out["prompt_order"] = gt_order, prompt_order
     out["prompt_ranks_like_gt"] = gt_order == prompt_order
+    out["gt_pairs"] = gt_pairs(gt_order, episodes, {k: pol[k]["prompt_reward"] for k in POLICIES})
+    resolved = [p for p in out["gt_pairs"] if p["resolved"]]
+    out["prompt_agrees_on_resolved_pairs"] = bool(resolved) and all(p["prompt_agrees"] for p in resolved)
     return out
+
+
+def gt_pairs(gt_order: Sequence[str], episodes: dict[str, list[Sequence[float]]], prompt_reward: dict[str, float]
+             ) -> list[dict[str, Any]]:
+    """Every pair of policies, the better one by GT first: the GT return difference paired by reset seed (episode
+    i of every policy and seed starts from reset seed 10000+i; one stratum per pair of seeds), its 95% CI,
+    ``resolved`` when the CI excludes 0 (else the two are tied within noise and no ranking of them is right or
+    wrong), and whether the prompt reward orders the pair the same way.
+
+    :param gt_order: the policies by GT mean return, best first.
+    :param episodes: per policy, one sequence of episode returns per seed, all of one length.
+    :param prompt_reward: per policy, the mean prompt reward per step of its real episodes.
+    """
+    from benchmarks.intervals import estimate
+
+    pairs = []
+    for i, better in enumerate(gt_order):
+        for worse in gt_order[i + 1:]:
+            lengths = {len(s) for s in episodes[better]} | {len(s) for s in episodes[worse]}
+            if len(lengths) != 1:
+                raise ValueError(f"{better} and {worse} must have the same number of episodes per seed to pair them "
+                                 f"by reset seed, got lengths {sorted(lengths)}")
+            d = estimate([np.subtract(a, b) for a in episodes[better] for b in episodes[worse]])
+            pairs.append({"pair": [better, worse], "gt_difference": d.mean, "ci": d.ci,
+                          "resolved": bool(d.ci is not None and d.ci[0] > 0),
+                          "prompt_agrees": bool(prompt_reward[better] > prompt_reward[worse])})
+    return pairs
 
 
 def resolve_domain_defaults(args: Args) -> Args:
@@ -470,7 +502,7 @@ def format_report(results: dict[str, Any]) -> str:
                      f"{prompt} ({std:.3f}) | {'yes' if s['beats_random'] else 'no'}, "
                      f"{'yes' if s['beats_zero_action'] else 'no'} | {'yes' if s['prompt_ranks_like_gt'] else 'no'} "
                      f"(GT {'>'.join(x[0].upper() for x in s['gt_order'])}, prompt "
-                     f"{'>'.join(x[0].upper() for x in s['prompt_order'])}) |")
+                     f"{'>'.join(x[0].upper() for x in s['prompt_order'])}){pair_text(s)} |")
     offline = {t: s["offline"] for t, s in results["tasks"].items() if "offline" in s}
     if offline:
         lines += ["", "Offline (start states from the exploration data) vs data-free, same seeds and updates:", "",
@@ -482,9 +514,29 @@ def format_report(results: dict[str, Any]) -> str:
             lines.append(f"| {task} | {ret(o)} | {ret(g)} | {o['normalized']:.2f} / {g['normalized']:.2f} "
                          f"| {o['prompt_reward']:.3f} / {g['prompt_reward']:.3f} |")
     lines.append("")
-    lines.append("'beats' = every seed's mean return and the lower CI bound exceed the baseline's mean. "
+    lines.append("'beats' = every seed's mean return and the lower CI bound exceed the baseline's mean. A pair of "
+                 "policies is tied in GT when the 95% CI of their return difference, paired by reset seed, holds 0. "
                  "Stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in results["timings_s"].items()))
     return "\n".join(lines)
+
+
+def pair_text(summary: dict[str, Any]) -> str:
+    """``"; tied in GT: Z-R +2 [-12, 16]; prompt agrees on 2 of 2 resolved pairs"``: the pairs whose GT
+    difference is within noise, and on how many of the others the prompt reward orders the pair like the GT
+    ("" for a summary without pairs)."""
+    pairs = summary.get("gt_pairs")
+    if not pairs:
+        return ""
+
+    def ci(p: dict[str, Any]) -> str:
+        return f" [{p['ci'][0]:.0f}, {p['ci'][1]:.0f}]" if p["ci"] else ""
+
+    tied = [f"{p['pair'][0][0].upper()}-{p['pair'][1][0].upper()} {p['gt_difference']:+.0f}{ci(p)}"
+            for p in pairs if not p["resolved"]]
+    resolved = [p for p in pairs if p["resolved"]]
+    agree = sum(p["prompt_agrees"] for p in resolved)
+    verdict = f"prompt agrees on {agree} of {len(resolved)} resolved pairs" if resolved else "no pair resolved"
+    return (f"; tied in GT: {', '.join(tied)}" if tied else "") + f"; {verdict}"
 
 
 def agent_data_lines(agent_data: list[dict[str, Any]]) -> list[str]:

@@ -43,6 +43,44 @@ def test_summary_does_not_call_a_win_when_one_seed_loses_or_the_reward_ranks_wro
     assert "random-features (offline stand-in)" in text and "| walker_stand |" in text and "| yes, no |" in text
 
 
+def test_pairs_tied_in_gt_are_named_and_the_prompt_is_judged_on_the_resolved_pairs():
+    seeds = [([300 + i for i in range(10)], [0.5] * 10), ([310 + i for i in range(10)], [0.6] * 10)]
+    random = ([100, 140, 120, 130, 110, 150, 90, 125, 135, 115], [0.2] * 10)  # mean 121.5
+    zero = ([130, 110, 125, 120, 140, 100, 150, 115, 105, 135], [0.1] * 10)  # mean 123: tied with random
+    s = summarise("walker_stand", _result(seeds, random, zero))
+    assert s["gt_order"] == ["genrl", "zero_action", "random"] and s["prompt_order"] == ["genrl", "random", "zero_action"]
+    assert not s["prompt_ranks_like_gt"]  # the strict check still fails
+    by_pair = {tuple(p["pair"]): p for p in s["gt_pairs"]}
+    assert set(by_pair) == {("genrl", "zero_action"), ("genrl", "random"), ("zero_action", "random")}
+    tie = by_pair[("zero_action", "random")]
+    assert tie["gt_difference"] == pytest.approx(1.5) and not tie["resolved"] and tie["ci"][0] < 0 < tie["ci"][1]
+    assert not tie["prompt_agrees"]
+    assert by_pair[("genrl", "random")]["resolved"] and by_pair[("genrl", "random")]["prompt_agrees"]
+    # paired by reset seed: seed 0's episode i minus random's episode i, one stratum per GenRL seed
+    assert by_pair[("genrl", "random")]["gt_difference"] == pytest.approx(np.mean([304.5, 314.5]) - 121.5)
+    assert s["prompt_agrees_on_resolved_pairs"]
+    text = format_report({"domain": "walker", "vlm": "x", "timings_s": {}, "tasks": {"walker_stand": s},
+                          "args": {"episodes": 2, "wm_steps": 3, "behaviour_steps": 4, "seeds": 2, "eval_episodes": 10}})
+    assert f"tied in GT: Z-R +2 [{tie['ci'][0]:.0f}, {tie['ci'][1]:.0f}]; prompt agrees on 2 of 2 resolved pairs" in text
+
+
+def test_a_resolved_pair_the_prompt_orders_wrongly_fails_the_pair_check():
+    seeds = [([600 + i for i in range(10)], [0.2] * 10)]
+    s = summarise("walker_stand", _result(seeds, ([200 + i for i in range(10)], [0.3] * 10),
+                                          ([300 + i for i in range(10)], [0.1] * 10)))
+    assert all(p["resolved"] for p in s["gt_pairs"])
+    assert not s["prompt_agrees_on_resolved_pairs"]
+    # GT G>Z>R, prompt R>G>Z: G-Z right; G-R and Z-R wrong
+    assert [(p["pair"], p["prompt_agrees"]) for p in s["gt_pairs"]] == [
+        (["genrl", "zero_action"], True), (["genrl", "random"], False), (["zero_action", "random"], False)]
+
+
+def test_pairing_by_reset_seed_needs_the_same_number_of_episodes():
+    seeds = [([600] * 9, [0.2] * 9)]
+    with pytest.raises(ValueError, match="same number of episodes"):
+        summarise("walker_stand", _result(seeds, ([200] * 10, [0.3] * 10), ([300] * 10, [0.1] * 10)))
+
+
 def test_tasks_must_have_a_prompt_clip_in_the_domain():
     assert Args(tasks="walker_stand, walker_run").task_list() == ["walker_stand", "walker_run"]
     with pytest.raises(ValueError, match="no prompt clip in domain 'walker'"):
