@@ -271,8 +271,9 @@ def format_report(results: dict[str, Any]) -> str:
     for rung, r in s["rungs"].items():
         norm = "–" if r["normalized"] is None else f"{r['normalized']:.3f}"
         train = "–" if r["train_prompt_return"] is None else f"{r['train_prompt_return']:.1f}"
-        lines.append(f"| {rung} | {r['mean_return']:.1f}{interval(r['ci'])} (seeds {r['seed_mean_range'][0]:.0f}.."
-                     f"{r['seed_mean_range'][1]:.0f}) | {norm} | {r['prompt_reward']:.3f} ({r['prompt_step_std']:.3f}) "
+        d = 1 if abs(r["mean_return"]) < 10 else 0  # small returns (cheetah's 0.4) need a decimal
+        lines.append(f"| {rung} | {r['mean_return']:.1f}{interval(r['ci'], d)} (seeds {r['seed_mean_range'][0]:.{d}f}.."
+                     f"{r['seed_mean_range'][1]:.{d}f}) | {norm} | {r['prompt_reward']:.3f} ({r['prompt_step_std']:.3f}) "
                      f"| {train} |")
     lines.append("")
     for key, name in (("gt_change", "GT return"), ("prompt_change", "prompt reward/step")):
@@ -284,6 +285,12 @@ def format_report(results: dict[str, Any]) -> str:
     if results.get("baselines"):
         lines.append("Same reset seeds, genrl_multitask's baselines: " +
                      ", ".join(f"{k} {v:.1f}" for k, v in results["baselines"].items()) + ".")
+        to = s["gt_change"]["to"]
+        last = (s["rungs"][to] if to in s["rungs"] else s["rungs"][str(to)])["mean_return"]  # str keys from JSON
+        random = results["baselines"].get("random")
+        if random is not None and last <= random:
+            lines.append(f"The last rung's GT return ({last:.1f}) is not above random's ({random:.1f}): whatever the "
+                         "change, PPO has not learned the task; a prompt reward that rose meanwhile was met without it.")
     return "\n".join(lines)
 
 

@@ -48,6 +48,14 @@ def test_improvement_is_paired_by_reset_seed_and_needs_the_interval_above_zero()
     text = format_report({"task": "walker_stand", "vlm": "fake (stand-in)", "args": {"eval_episodes": 10},
                           "summary": m, "baselines": {"random": 135.0}})
     assert "NOT improved" in text and "fake (stand-in)" in text and "| 512 | 101.8 [" in text and "random 135.0" in text
+    assert "is not above random's (135.0): whatever the change, PPO has not learned the task" in text
+    # an improvement that stays below random is still flagged; one above random is not
+    low = format_report({"task": "walker_stand", "vlm": "x", "args": {"eval_episodes": 10}, "summary": s,
+                         "baselines": {"random": 120.0}})
+    assert "improved." in low and "GT return (114.5) is not above random's (120.0)" in low
+    high = format_report({"task": "walker_stand", "vlm": "x", "args": {"eval_episodes": 10}, "summary": s,
+                          "baselines": {"random": 100.0}})
+    assert "not above random" not in high
 
 
 @pytest.fixture(scope="module")
