@@ -46,6 +46,29 @@ interval includes 0); the prompt reward of the evaluation episodes did not rise 
 while the training episodes' prompt return rose from 25.9 to 32.8. Random scores 134.9 and the zero action
 114.7 on the same reset seeds. 8192 steps (16 PPO updates) is what fitted this session's one core; pixel PPO on
 walker usually needs 10^5-10^6 steps, i.e. ~25 minutes of training per seed per 10^5 steps at this speed.
+
+On the task-agent world model of cheetah (2026-12-04, :mod:`benchmarks.genrl_multitask`'s cheetah run with
+100,000 SAC steps, whose data-free behaviours got 16 vs random's 8; 1 thread with the other core busy, 3022 s =
+50 minutes in all, per seed about 3 minutes per 8192 env steps and 80 s per evaluation)::
+
+    python -m benchmarks.genrl_reward_ppo --run-dir /work/wt/runs/genrl4/ppo_cheetah_run \
+        --wm-run-dir /work/wt/runs/genrl4/mt_cheetah --task cheetah_run --seeds 3 --ladder 0,8192,32768 \
+        --eval-episodes 10 --threads 1
+
+=========  ===============================  ==========  ===========================  =====================
+env steps  GT return [95% CI] (seed means)  normalised  prompt reward/step (std)     training prompt return
+=========  ===============================  ==========  ===========================  =====================
+0          0.1 [0.1,0.2] 0.1..0.1           -0.010      0.025 (0.089)                --
+8192       0.4 [0.4,0.4] 0.3..0.6           -0.010      0.802 (0.041)                215.5
+32768      0.4 [0.4,0.4] 0.3..0.6           -0.010      0.857 (0.057)                383.3
+=========  ===============================  ==========  ===========================  =====================
+
+GT return 0 -> 32768: +0.3 [0.3, 0.3], 3 of 3 seeds up, so the rule calls it "improved", but it is not learning
+the task: 0.4 is far below random's 7.6 on the same reset seeds (cheetah_run's expert is ~800). The prompt
+reward meanwhile rose from 0.025 to 0.857 per step, above every data-free behaviour's (0.57) and random's
+(0.24): PPO found a held pose that the prompt reward scores highly without running. The report now says so
+whenever the last rung is not above random. So GenRLReward + PPO is measured on two tasks and improves the GT
+return on neither in a way that counts: walker_stand within noise, cheetah_run by a reward hack.
 """
 from __future__ import annotations
 
