@@ -308,8 +308,7 @@ def format_report(results: dict[str, Any]) -> str:
     if results.get("baselines"):
         lines.append("Same reset seeds, genrl_multitask's baselines: " +
                      ", ".join(f"{k} {v:.1f}" for k, v in results["baselines"].items()) + ".")
-        to = s["gt_change"]["to"]
-        last = (s["rungs"][to] if to in s["rungs"] else s["rungs"][str(to)])["mean_return"]  # str keys from JSON
+        last = list(s["rungs"].values())[-1]["mean_return"]  # summarise keeps the rungs in ladder order
         random = results["baselines"].get("random")
         if random is not None and last <= random:
             lines.append(f"The last rung's GT return ({last:.1f}) is not above random's ({random:.1f}): whatever the "
